@@ -4,6 +4,8 @@ backend = get_backend("local")          # or "docker", with its config as keywor
 backend.prepare(env)                    # build the environment once (cached)
 with backend.start(env) as sandbox:
     result = sandbox.exec("pytest -rA tests/test_x.py", timeout_s=60)
+# a kept start state: `prepare` runs once per (env, key), later sandboxes start from it
+sandbox, note = backend.start_prepared(env, StartState(key, prepare, commit))
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from swelego_ray.sandbox._backend import SandboxBackend
+from swelego_ray.sandbox._backend import SandboxBackend, StartState
 from swelego_ray.sandbox._protocol import (
     TESTBED,
     VENV,
@@ -46,5 +48,6 @@ __all__ = [
     "Sandbox",
     "SandboxBackend",
     "SandboxError",
+    "StartState",
     "get_backend",
 ]

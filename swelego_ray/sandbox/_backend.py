@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from swelego_ray.envs._spec import Environment
 from swelego_ray.sandbox._protocol import Limits, Sandbox
+
+
+@dataclass(frozen=True)
+class StartState:
+    """A reproducible workspace state many sandboxes start from (a task's start state).
+
+    `prepare` puts a fresh sandbox (on `commit`, as `start` would) into the state and
+    returns a note kept with it (e.g. HEAD and the log of what it did). Backends cache the
+    prepared workspace under (environment, `key`) and start later sandboxes from it, so
+    `key` must hash every input `prepare` depends on besides the environment, and `prepare`
+    must only run trusted code (its result is reused as-is)."""
+
+    key: str
+    prepare: Callable[[Sandbox], str]
+    commit: str | None = None
 
 
 class SandboxBackend(Protocol):
@@ -25,4 +42,14 @@ class SandboxBackend(Protocol):
         With `commit` (another commit of the same repository, e.g. a task's base commit when
         env.commit is its environment_setup_commit) TESTBED holds a clean checkout of that
         commit instead, on the same environment (venv / image)."""
+        ...
+
+    def start_prepared(
+        self, env: Environment, state: StartState, limits: Limits | None = None
+    ) -> tuple[Sandbox, str]:
+        """A fresh sandbox already in `state`, and the note `state.prepare` returned.
+
+        The first call per (environment, state.key) prepares a sandbox and keeps its
+        workspace; later calls start from the kept copy (copy-on-write) without running
+        `prepare`. If `prepare` raises, nothing is kept and the exception propagates."""
         ...

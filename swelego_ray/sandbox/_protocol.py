@@ -49,9 +49,15 @@ class Sandbox(Protocol):
     """A running, isolated workspace holding one checkout of a repository at TESTBED."""
 
     def exec(
-        self, command: str, *, timeout_s: float | None = None, env: dict[str, str] | None = None
+        self,
+        command: str,
+        *,
+        timeout_s: float | None = None,
+        env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
-        """Run `command` with bash in TESTBED under the sandbox's limits."""
+        """Run `command` with bash in TESTBED under the sandbox's limits; `stdin` (bytes)
+        is its standard input (default: empty)."""
         ...
 
     def read_file(self, path: str) -> str:
