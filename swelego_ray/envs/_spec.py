@@ -23,9 +23,15 @@ class EnvSpec(BaseModel):
     test_cmd: str = "pytest -rA"  # test files / ids are appended
     log_parser: str = "pytest"  # name in the log-parser registry
     env_vars: dict[str, str] = Field(default_factory=dict)
+    exclude_newer: str = ""
+    """RFC 3339 UTC cutoff: later uploads do not exist for the resolver (see
+    envs/resolution.py); "" resolves against today's index."""
 
     def digest(self) -> str:
-        return content_hash(self.model_dump(mode="json"))
+        # Without a cutoff the digest is what it was before the field existed (cache keys
+        # of environments resolved against today's index stay valid).
+        exclude = set() if self.exclude_newer else {"exclude_newer"}
+        return content_hash(self.model_dump(mode="json", exclude=exclude))
 
 
 class Environment(BaseModel):

@@ -27,6 +27,14 @@ from pydantic import BaseModel, ConfigDict
 from swelego_ray.envs._spec import EnvBuildError, Environment
 from swelego_ray.envs.interpreters import find_interpreter
 from swelego_ray.envs.repos import cached_checkout, default_cache_root, file_lock
+from swelego_ray.envs.resolution import (
+    YANK_RETRIES,
+    add_pins,
+    pip_install_spans,
+    uv_bin,
+    uv_resolution_args,
+    yanked_pins,
+)
 from swelego_ray.sandbox._bwrap import SANDBOX_PATH, Mount, bwrap_argv
 from swelego_ray.sandbox._exec import run_limited
 from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult
@@ -40,8 +48,10 @@ _PASSTHROUGH = re.compile(
     r"^(PIP_\w+|UV_\w+|(HTTPS?|NO|ALL)_PROXY|SSL_CERT_\w+|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE)$",
     re.IGNORECASE,
 )
-PIP_INSTALL = re.compile(r"^python -m pip install (?P<args>.+)$")
 _UV_UNSUPPORTED = ("--no-use-pep517", "--use-pep517", "--global-option", "--install-option")
+# Yanked versions accepted under a cutoff (envs/resolution.py), as constraints every later
+# uv and pip step of the build sees; in the build's /tmp.
+_YANKED_CONSTRAINTS = "swelego-yanked-constraints.txt"
 
 
 class BuiltEnv(BaseModel):
@@ -66,18 +76,6 @@ class BuiltEnv(BaseModel):
     @property
     def log(self) -> Path:
         return self.root / "build.log"
-
-
-def _uv_bin() -> str:
-    try:
-        import uv
-
-        return uv.find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        if found is None:
-            raise EnvBuildError("uv is not installed (pip install uv)") from None
-        return found
 
 
 def default_package_cache() -> Path:
@@ -162,9 +160,13 @@ class EnvBuilder:
         return built
 
     def _steps(self, env: Environment, interpreter: Path) -> list[tuple[str, str, str | None]]:
-        """(name, command, pip fallback or None) in build order."""
-        uv = shlex.quote(_uv_bin())
+        """(name, command, pip fallback or None) in build order. Every `python -m pip
+        install` of a step runs as `uv pip install` with the spec's resolution flags; the
+        step as written is its fallback (and runs alone when it uses pip-only flags)."""
+        uv = shlex.quote(uv_bin())
         py = f"{VENV}/bin/python"
+        resolution = shlex.join(uv_resolution_args(env.spec))
+        uv_install = f"{uv} pip install --python {py}" + (f" {resolution}" if resolution else "")
         steps: list[tuple[str, str, str | None]] = [
             (
                 "venv",
@@ -183,18 +185,14 @@ class EnvBuilder:
             steps.append(
                 (
                     "packages",
-                    f"{uv} pip install --python {py} {packages}",
+                    f"{uv_install} {packages}",
                     f"python -m pip install {packages}",
                 )
             )
         for field in ("pre_install", "install"):
             for i, command in enumerate(getattr(env.spec, field)):
-                match = PIP_INSTALL.match(command.strip())
-                if match and not any(flag in command for flag in _UV_UNSUPPORTED):
-                    fast = f"{uv} pip install --python {py} {match['args']}"
-                    steps.append((f"{field}[{i}]", fast, command))
-                else:
-                    steps.append((f"{field}[{i}]", command, None))
+                fast = _with_uv(command, uv_install)
+                steps.append((f"{field}[{i}]", fast or command, command if fast else None))
         # Sandboxes mount the venv read-only: without bytecode every test run recompiles
         # its imports (pytest alone: 0.52 s -> 0.22 s to import, measured). Files that do
         # not compile (bad-syntax test fixtures in some packages) are left as they are.
@@ -205,10 +203,18 @@ class EnvBuilder:
         self, env: Environment, work: Path, log, name: str, command: str, fallback: str | None
     ) -> None:
         logger.info("building %s: %s", env.key, name)
-        result = self._run(env, work, command)
-        log.write(f"\n## {name}: {command}\n{result.output}\n# exit {result.exit_code}\n")
-        if result.exit_code == 0:
-            return
+        for attempt in range(YANK_RETRIES + 1):
+            result = self._run(env, work, command)
+            log.write(f"\n## {name}: {command}\n{result.output}\n# exit {result.exit_code}\n")
+            if result.exit_code == 0:
+                return
+            if not env.spec.exclude_newer or attempt == YANK_RETRIES:
+                break
+            added = add_pins(work / "tmp" / _YANKED_CONSTRAINTS, yanked_pins(result.output))
+            if not added:
+                break
+            pins = " ".join(f"{n}=={v}" for n, v in added.items())
+            log.write(f"# yanked now, uploaded before {env.spec.exclude_newer}: accepting {pins}\n")
         if fallback is not None:
             result = self._run(env, work, fallback)
             log.write(f"\n## {name} (fallback): {fallback}\n{result.output}\n")
@@ -241,6 +247,9 @@ class EnvBuilder:
             "UV_LINK_MODE": "copy",
             **env.spec.env_vars,
         }
+        if (work / "tmp" / _YANKED_CONSTRAINTS).exists():
+            in_sandbox = f"/tmp/{_YANKED_CONSTRAINTS}"
+            build_env |= {"UV_CONSTRAINT": in_sandbox, "PIP_CONSTRAINT": in_sandbox}
         mounts = [
             Mount(work / "testbed", TESTBED, writable=True),
             Mount(work / "venv", VENV, writable=True),
@@ -275,3 +284,14 @@ class EnvBuilder:
                 handle.write("# build artifacts of the environment\n")
                 handle.writelines(f"/{path}\n" for path in untracked)
         return git("rev-parse", "HEAD").strip()
+
+
+def _with_uv(command: str, uv_install: str) -> str | None:
+    """`command` with each `python -m pip install` replaced by `uv_install`; None when it
+    has none or uses flags uv does not take."""
+    spans = pip_install_spans(command)
+    if not spans or any(flag in command for flag in _UV_UNSUPPORTED):
+        return None
+    for start, end, _ in reversed(spans):
+        command = command[:start] + uv_install + command[end:]
+    return command

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
-from swelego_ray.envs.builder import PIP_INSTALL
 from swelego_ray.envs.interpreters import find_interpreter
 from swelego_ray.envs.repos import cached_checkout, file_lock
+from swelego_ray.envs.resolution import pip_install_args, resolve_pins, uv_resolution_args
 from swelego_ray.sandbox._protocol import TESTBED, VENV
 from swelego_ray.storage import content_hash
 
@@ -94,17 +94,16 @@ def _step_requirements(spec: EnvSpec, checkout: Path) -> list[str]:
     checkout; local paths (`.`, `-e .`) are built in the image, not downloaded."""
     found: list[str] = []
     for command in [*spec.pre_install, *spec.install]:
-        match = PIP_INSTALL.match(command.strip())
-        if not match:
-            continue
-        tokens = iter(shlex.split(match["args"]))
-        for token in tokens:
-            if token in ("-r", "--requirement"):
-                found += ["-r", str(checkout / next(tokens, ""))]
-            elif token in ("-e", "--editable", "-c", "--constraint", "-i", "--index-url"):
-                next(tokens, None)
-            elif not token.startswith("-") and not token.startswith((".", "/")):
-                found.append(token)
+        for args in pip_install_args(command):
+            tokens = iter(args)
+            for token in tokens:
+                if token in ("-r", "--requirement"):
+                    name = next(tokens, "")
+                    found += ["-r", str(checkout / name)] if "$" not in name else []
+                elif token in ("-e", "--editable", "-c", "--constraint", "-i", "--index-url"):
+                    next(tokens, None)
+                elif not token.startswith(("-", ".", "/", "$")):
+                    found.append(token)
     return found
 
 
@@ -247,12 +246,15 @@ class ImageBuilder:
     def _wheels(self, spec: EnvSpec, checkout: Path) -> list[Path]:
         """Host wheels for the build basics, the spec's packages and what its pip install
         steps name (requirements files read from the checkout). Downloaded once per
-        (python, requirements) into a shared directory per Python version; the list is kept
-        beside them, so later builds reuse the same files without asking the index."""
+        (python, requirements, resolution rule) into a shared directory per Python version;
+        the list is kept beside them, so later builds reuse the same files without asking
+        the index. Under a cutoff, uv resolves first (the builder's rule, envs/resolution.py)
+        and pip downloads exactly those pins."""
         wheels = self.cache_dir / "docker" / "wheels" / f"py{spec.python}"
         wheels.mkdir(parents=True, exist_ok=True)
         requirements = [*_BUILD_PACKAGES, *spec.packages, *_step_requirements(spec, checkout)]
-        listing = wheels / f"{content_hash(requirements)[:16]}.json"
+        rule = uv_resolution_args(spec)
+        listing = wheels / f"{content_hash(requirements, *rule)[:16]}.json"
         with file_lock(wheels / ".lock"):
             if listing.exists():
                 files = [wheels / name for name in json.loads(listing.read_text())]
@@ -260,6 +262,10 @@ class ImageBuilder:
                     return files
             interpreter = find_interpreter(spec.python)
             download = [str(interpreter), "-m", "pip", "download", "--progress-bar", "off"]
+            if rule:
+                with tempfile.TemporaryDirectory() as tmp:
+                    pins = resolve_pins(spec, interpreter, requirements, Path(tmp))
+                requirements = ["--no-deps", *pins]
             proc = subprocess.run(
                 [*download, "-d", str(wheels), *requirements],
                 capture_output=True,

@@ -150,6 +150,14 @@ def scm_version(source: str, commit: str) -> str | None:
     return f"{version}.post{distance}"
 
 
+def commit_date(source: str, commit: str) -> str | None:
+    """`commit`'s committer date (ISO 8601) in a local git source, else None."""
+    if is_url(source) or not _is_git_dir(Path(source).expanduser()):
+        return None
+    date = _git("log", "-1", "--format=%cI", commit, "--", cwd=source, check=False).strip()
+    return date or None
+
+
 def materialize(source: str, commit: str, dest: Path | str) -> str:
     """Check out exactly `commit` of `source` into `dest` (absent or empty); return its sha.
 

@@ -14,7 +14,8 @@ from packaging.version import Version
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
 from swelego_ray.envs._swebench_specs import has_swebench_spec, swebench_spec
 from swelego_ray.envs.interpreters import available_versions
-from swelego_ray.envs.repos import cached_checkout, scm_version
+from swelego_ray.envs.repos import cached_checkout, commit_date, is_url, scm_version
+from swelego_ray.envs.resolution import cutoff_for
 from swelego_ray.schema import Task
 
 # Tells setuptools_scm the version a full clone would have (our checkouts carry no tags).
@@ -63,7 +64,9 @@ def spec_for(
 def environment_for(
     task: Task, source: str, cache_root: Path | None = None, *, allow_system_steps: bool = False
 ) -> Environment:
-    """The Environment a task runs in (its environment_setup_commit, else its base commit)."""
+    """The Environment a task runs in (its environment_setup_commit, else its base commit);
+    a task with created_at gets a resolution cutoff (envs/resolution.py) unless its
+    env_spec sets one."""
     commit = task.environment_setup_commit or task.base_commit
     checkout = None
     if task.env_spec is None and not (task.version and has_swebench_spec(task.repo, task.version)):
@@ -72,7 +75,24 @@ def environment_for(
     version = scm_version(source, commit)
     if version and SCM_VERSION_VAR not in spec.env_vars:
         spec = spec.model_copy(update={"env_vars": {**spec.env_vars, SCM_VERSION_VAR: version}})
+    if task.created_at and not spec.exclude_newer:  # historical: resolve as it was then
+        cutoff = _cutoff(task, source, commit, cache_root)
+        spec = spec.model_copy(update={"exclude_newer": cutoff})
     return Environment(repo=task.repo, commit=commit, source=source, spec=spec)
+
+
+def _cutoff(task: Task, source: str, commit: str, cache_root: Path | None) -> str:
+    """The environment's resolution cutoff (rule: envs/resolution.py); a URL source is
+    dated in the checkout its build uses anyway."""
+    if is_url(source):
+        checkout = cached_checkout(task.repo, source, commit, cache_root)
+        when = commit_date(str(checkout), checkout.name)
+    else:
+        when = commit_date(source, commit)
+    try:
+        return cutoff_for(task.created_at, when)
+    except EnvBuildError as err:
+        raise EnvBuildError(f"{task.instance_id}: {err}") from err
 
 
 def _read_toml(path: Path) -> dict:

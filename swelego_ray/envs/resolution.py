@@ -1,0 +1,198 @@
+"""How an environment's packages are resolved: one rule for local builds and images.
+
+A historical task (one with `created_at`) resolves against the index as it was then:
+uploads after the cutoff do not exist for the resolver (uv's `--exclude-newer`). The
+cutoff belongs to the environment, not the task: the environment commit's committer date
+plus CUTOFF_MARGIN (one day, for releases made the same day as the commit). Tasks on one
+commit share one environment whatever their created_at (the samples put four tasks on
+each base commit), and a commit made after the task was opened (SWE-bench's
+environment_setup_commit) may need releases newer than created_at (sqlfluff 0.8's
+requirements_dev.txt needs flake8-black>=0.2.4, published after sqlfluff__sqlfluff-2386
+was opened). Only where the commit has no date of its own (a plain directory source,
+snapshotted with a fixed date) does created_at plus the margin stand in. Tasks without
+created_at resolve against today's index.
+
+Two exemptions keep deliberate choices working: packages a spec pins exactly (`==`; e.g.
+SWE-bench's pytest 8.0 spec pins pluggy==1.3.0, published after some of its commits) and
+the build tools (pip, setuptools, wheel: what the builder seeds today, and what isolated
+builds of old sdists need, e.g. setuptools>=40.8.0) are resolved without the cutoff.
+
+Yanked releases: uv (like pip's resolver) only takes a yanked version that is pinned with
+`==` (requirement, constraint or override). A version uploaded before the cutoff existed
+then, so when a resolution under a cutoff fails on yanked versions (types-pkg_resources,
+all of whose versions are yanked today), `yanked_pins` reads them from uv's message and the
+caller retries with `NAME==VERSION` constraints (newest yanked version named per package;
+under --exclude-newer uv names no version uploaded after the cutoff).
+
+pip steps (fallbacks, and pip-only flags) resolve without the cutoff: pip has
+`--uploaded-prior-to` only from 26.0 (venvs of Python <= 3.8 get older pips) and no
+per-package exemption, so it would fail isolated builds of old sdists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from swelego_ray.envs._spec import EnvBuildError, EnvSpec
+
+CUTOFF_MARGIN = timedelta(days=1)
+BUILD_TOOLS = ("pip", "setuptools", "wheel")
+YANK_RETRIES = 3  # rounds of yanked pins per resolution (each round may surface another)
+
+# `python -m pip install ARGS` as a whole shell command (start of the text or after a
+# separator / `then` / `do` / `else`); ARGS run to the next separator.
+_PIP_INSTALL = re.compile(
+    r"(?P<lead>^|[;&|(]|\n|\b(?:then|do|else)\b)(?P<ws>\s*)python -m pip install(?=\s)"
+)
+_ARGS_END = re.compile(r"[;&|\n]")
+_YANKED = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:==|<=)([0-9][^\s,]*) was yanked")
+
+
+def uv_bin() -> str:
+    try:
+        import uv
+
+        return uv.find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise EnvBuildError("uv is not installed (pip install uv)") from None
+        return found
+
+
+def _utc(value: str, what: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T"))
+    except ValueError as err:
+        raise EnvBuildError(f"{what} {value!r} is not an ISO 8601 date-time") from err
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def cutoff_for(created_at: str, commit_date: str | None = None) -> str:
+    """The `exclude_newer` (RFC 3339, UTC) of an environment whose commit was committed at
+    `commit_date` (None: unknown, created_at stands in), for a task created at
+    `created_at`; "" without created_at."""
+    if not created_at.strip():
+        return ""
+    anchor = _utc(commit_date, "commit date") if commit_date else _utc(created_at, "created_at")
+    return (anchor + CUTOFF_MARGIN).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pip_install_spans(command: str) -> list[tuple[int, int, str]]:
+    """(start, end, ARGS) of every `python -m pip install ARGS` command in a shell step;
+    start..end covers `python -m pip install` itself."""
+    spans = []
+    for match in _PIP_INSTALL.finditer(command):
+        start = match.start() + len(match["lead"]) + len(match["ws"])
+        rest = command[match.end() :]
+        stop = _ARGS_END.search(rest)
+        spans.append((start, match.end(), rest[: stop.start() if stop else None].strip()))
+    return spans
+
+
+def pip_install_args(command: str) -> list[list[str]]:
+    """The argument lists of a step's `python -m pip install` commands (unparsable shell
+    quoting yields no list for that command)."""
+    found = []
+    for _, _, args in pip_install_spans(command):
+        try:
+            found.append(shlex.split(args))
+        except ValueError:
+            continue
+    return found
+
+
+def exact_pins(spec: EnvSpec) -> list[str]:
+    """Canonical names the spec pins with `==` (in `packages` or its pip install steps)."""
+    tokens = list(spec.packages)
+    for command in [*spec.pre_install, *spec.install]:
+        for args in pip_install_args(command):
+            tokens += args
+    names = set()
+    for token in tokens:
+        if token.startswith("-") or "==" not in token:
+            continue
+        try:
+            requirement = Requirement(token)
+        except InvalidRequirement:
+            continue
+        if any(s.operator in ("==", "===") for s in requirement.specifier):
+            names.add(canonicalize_name(requirement.name))
+    return sorted(names)
+
+
+def uv_resolution_args(spec: EnvSpec) -> list[str]:
+    """The flags every uv resolution for `spec` carries (none without a cutoff)."""
+    if not spec.exclude_newer:
+        return []
+    args = ["--exclude-newer", spec.exclude_newer]
+    for name in sorted({*BUILD_TOOLS, *exact_pins(spec)}):
+        args += ["--exclude-newer-package", f"{name}=false"]
+    return args
+
+
+def yanked_pins(output: str) -> dict[str, str]:
+    """{name: newest version} of the yanked versions a failed uv resolution names."""
+    newest: dict[str, Version] = {}
+    for name, text in _YANKED.findall(output):
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            continue
+        key = canonicalize_name(name)
+        if key not in newest or version > newest[key]:
+            newest[key] = version
+    return {name: str(version) for name, version in sorted(newest.items())}
+
+
+def add_pins(path: Path, pins: dict[str, str]) -> dict[str, str]:
+    """Append the pins not yet in the constraints file `path`; returns those added."""
+    known = path.read_text().splitlines() if path.exists() else []
+    names = {line.split("==")[0] for line in known}
+    added = {name: v for name, v in pins.items() if name not in names}
+    if added:
+        with open(path, "a") as handle:
+            handle.writelines(f"{name}=={version}\n" for name, version in added.items())
+    return added
+
+
+def resolve_pins(
+    spec: EnvSpec, interpreter: Path, requirements: list[str], workdir: Path
+) -> list[str]:
+    """`NAME==VERSION` for everything `requirements` (requirement strings, `-r FILE`) need
+    on `interpreter`, resolved by `uv pip compile` under the spec's rule, yanked versions
+    accepted as above. For hosts that download what an offline build installs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    wanted = workdir / "requirements.in"
+    lines, tokens = [], iter(requirements)
+    for token in tokens:
+        lines.append(f"-r {next(tokens, '')}" if token in ("-r", "--requirement") else token)
+    wanted.write_text("\n".join(lines) + "\n")
+    constraints = workdir / "yanked-constraints.txt"
+    constraints.unlink(missing_ok=True)
+    command = [uv_bin(), "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
+    command += ["--python", str(interpreter), *uv_resolution_args(spec), str(wanted)]
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    for attempt in range(YANK_RETRIES + 1):
+        if constraints.exists():
+            env["UV_CONSTRAINT"] = str(constraints)
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        if proc.returncode == 0:
+            return [line for line in proc.stdout.splitlines() if re.match(r"^[\w.-]+==", line)]
+        retry = spec.exclude_newer and attempt < YANK_RETRIES
+        if not (retry and add_pins(constraints, yanked_pins(proc.stderr))):
+            break
+    raise EnvBuildError(
+        f"resolving for python {spec.python} (cutoff {spec.exclude_newer or 'none'}) "
+        f"failed: {proc.stderr[-3000:]}"
+    )

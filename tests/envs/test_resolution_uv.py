@@ -1,0 +1,155 @@
+"""The resolution rule through real uv, offline: a PEP 691 JSON index on loopback serves
+tiny wheels built here with upload times (PEP 700) and one yanked release. Under a cutoff
+the newer release does not exist and the yanked one uploaded before it is taken, both in
+the builder's sandboxed install step and in the host resolution the docker wheelhouse
+uses; without a cutoff today's releases win."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import io
+import json
+import subprocess
+import sys
+import threading
+import zipfile
+
+import pytest
+
+from swelego_ray.envs import Environment, EnvSpec, find_interpreter
+from swelego_ray.envs.builder import EnvBuilder
+from swelego_ray.envs.resolution import resolve_pins, uv_bin
+
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+CUTOFF = "2021-01-01T00:00:00Z"
+RELEASES = {  # name: [(version, upload time, yanked reason or False)]
+    "tinypkg": [("1.0", "2020-01-01T00:00:00Z", False), ("2.0", "2022-01-01T00:00:00Z", False)],
+    "oldonly": [
+        ("0.1", "2019-06-01T00:00:00Z", "superseded"),
+        ("0.2", "2023-01-01T00:00:00Z", False),
+    ],
+}
+
+
+def wheel(name: str, version: str) -> tuple[str, bytes]:
+    """A pure-Python py3-none-any wheel with one module."""
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": f"VERSION = {version!r}\n".encode(),
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    files[f"{dist}/RECORD"] = ("\n".join([*record, f"{dist}/RECORD,,"]) + "\n").encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return f"{name}-{version}-py3-none-any.whl", buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def index_url():
+    """http://127.0.0.1:PORT/simple, serving RELEASES (JSON pages and the wheel files)."""
+    blobs: dict[str, bytes] = {}
+    pages: dict[str, bytes] = {}
+    for name, releases in RELEASES.items():
+        files = []
+        for version, uploaded, yanked in releases:
+            filename, data = wheel(name, version)
+            blobs[f"/files/{filename}"] = data
+            files.append(
+                {
+                    "filename": filename,
+                    "url": f"/files/{filename}",
+                    "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                    "upload-time": uploaded,
+                    "yanked": yanked,
+                }
+            )
+        page = {"meta": {"api-version": "1.1"}, "name": name, "files": files}
+        pages[f"/simple/{name}/"] = json.dumps(page).encode()
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # uv asks whether a wheel supports range requests (it doesn't)
+            self.do_GET(body=False)
+
+        def do_GET(self, body: bool = True):
+            path = self.path.split("?")[0]
+            path = path if path.endswith("/") or path.startswith("/files/") else path + "/"
+            data = pages.get(path) or blobs.get(path)
+            if data is None:
+                self.send_error(404)
+                return
+            kind = "application/vnd.pypi.simple.v1+json" if path in pages else "application/zip"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def only_local_index(index_url, tmp_path, monkeypatch):
+    """uv sees nothing but the local index (and its own empty cache)."""
+    monkeypatch.setenv("UV_DEFAULT_INDEX", index_url)
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for name in ("UV_INDEX_URL", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS"):
+        monkeypatch.delenv(name, raising=False)
+    return index_url
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "expected"),
+    [(CUTOFF, ["oldonly==0.1", "tinypkg==1.0"]), ("", ["oldonly==0.2", "tinypkg==2.0"])],
+)
+def test_host_resolution_for_the_wheelhouse(only_local_index, tmp_path, cutoff, expected):
+    spec = EnvSpec(python=PYTHON, exclude_newer=cutoff)
+    pins = resolve_pins(spec, find_interpreter(PYTHON), ["tinypkg", "oldonly"], tmp_path / "r")
+    assert sorted(pins) == expected
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "expected"),
+    [(CUTOFF, {"tinypkg": "1.0", "oldonly": "0.1"}), ("", {"tinypkg": "2.0", "oldonly": "0.2"})],
+)
+def test_builder_install_step(only_local_index, tmp_path, cutoff, expected):
+    """The builder's own step runner (sandboxed uv, yank retry), on a venv made here."""
+    spec = EnvSpec(python=PYTHON, packages=["tinypkg", "oldonly"], exclude_newer=cutoff)
+    env = Environment(repo="o/r", commit="a" * 40, source=str(tmp_path), spec=spec)
+    builder = EnvBuilder(tmp_path / "cache", package_cache=tmp_path / "pkg-cache")
+    work = tmp_path / "work"
+    for part in ("testbed", "tmp"):
+        (work / part).mkdir(parents=True)
+    interpreter = find_interpreter(PYTHON)
+    subprocess.run(
+        [uv_bin(), "venv", "--quiet", "--python", str(interpreter), str(work / "venv")],
+        check=True,
+    )
+    steps = {name: (cmd, fb) for name, cmd, fb in builder._steps(env, interpreter)}
+    log = io.StringIO()
+    builder._step(env, work, log, "packages", *steps["packages"])
+    assert ("accepting oldonly==0.1" in log.getvalue()) == bool(cutoff)
+    assert "(fallback)" not in log.getvalue()  # uv did it, not pip
+    site = next((work / "venv" / "lib").glob("python*/site-packages"))
+    installed = dict(p.name.removesuffix(".dist-info").split("-") for p in site.glob("*.dist-info"))
+    assert installed == expected
