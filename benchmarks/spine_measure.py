@@ -2,9 +2,9 @@
 
 - `measure_start`: sandbox start latency (reuses sandbox_bench.measure_start_latency).
 - `measure_harness_vs_raw`: the whole evaluation path per task (run_evaluation on one
-  instance, in process: backend, sandbox start, sanitise, patch + test patch, tests, grade,
-  store) against the raw test command exec'd again in one sandbox already at the same
-  state (start state, gold patch and test patch applied): the cost of the test run alone.
+  instance, in process: backend, sandbox start in the task's kept start state, patch + test
+  patch, tests, grade, store) against the raw test command exec'd again in one sandbox
+  already at the same state (start state, gold patch and test patch applied): the cost of the test run alone.
 - `profile_harness`: where the harness time goes (cProfile, cumulative time per phase).
 - `measure_throughput`: run_evaluation over the tasks on Ray with 1 vs 2 workers.
 """
@@ -29,8 +29,8 @@ from sandbox_bench import measure_start_latency
 
 from swelego_ray.envs import Environment
 from swelego_ray.evaluate import GOLD, EvaluateConfig, EvaluationReport, run_evaluation
-from swelego_ray.harness import prepare_start_state, task_environment, task_test_command
-from swelego_ray.patching import apply_patch
+from swelego_ray.harness import start_task_sandbox, task_environment, task_test_command
+from swelego_ray.patching import PatchStep, apply_patches
 from swelego_ray.samples import materialize_sample_repos, sample_tasks_path
 from swelego_ray.sandbox import Limits, Sandbox, get_backend
 from swelego_ray.schema import Task, read_tasks
@@ -128,12 +128,15 @@ def harness_once(
 
 @contextmanager
 def prepared_sandbox(backend, task: Task, env: Environment) -> Iterator[tuple[Sandbox, str]]:
-    """A sandbox in the state the harness runs the tests in (start state, gold patch, test
-    patch), and the task's test command (unwrapped: no grading markers)."""
-    with backend.start(env, Limits()) as sandbox:
-        prepare_start_state(sandbox, task, [])
-        for name, patch in (("model_patch", task.patch), ("test_patch", task.test_patch)):
-            applied = apply_patch(sandbox, patch, name=name)
+    """A sandbox in the state the harness runs the tests in (start state, gold patch and
+    test patch), and the task's test command (unwrapped: no grading markers)."""
+    sandbox, _head = start_task_sandbox(backend, env, task, Limits(), [])
+    with sandbox:
+        steps = [
+            PatchStep(name="model_patch", patch=task.patch),
+            PatchStep(name="test_patch", patch=task.test_patch),
+        ]
+        for applied in apply_patches(sandbox, steps):
             if not applied.ok:
                 raise BenchError(f"{task.instance_id}: {applied.reason}")
         yield sandbox, task_test_command(task, env.spec.test_cmd)
@@ -198,10 +201,14 @@ PHASES = [
     ("whole path (run_evaluation)", "swelego_ray/evaluate/_run.py", "run_evaluation"),
     ("environment lookup", "swelego_ray/harness.py", "task_environment"),
     ("backend lookup", "swelego_ray/harness.py", "backend_for"),
-    ("sandbox start", "swelego_ray/sandbox/", "start"),
-    ("sanitise + verify git", "swelego_ray/harness.py", "prepare_start_state"),
-    ("apply patch + test patch", "swelego_ray/patching.py", "apply_patch"),
-    ("reset test files", "swelego_ray/patching.py", "reset_files"),
+    ("sandbox start (in the kept start state)", "swelego_ray/sandbox/", "start_prepared"),
+    (
+        "start state (kept; sanitise + verify git on a miss)",
+        "swelego_ray/harness.py",
+        "start_task_sandbox",
+    ),
+    ("  of which: sanitise + verify git", "swelego_ray/harness.py", "prepare_start_state"),
+    ("reset + apply patch + test patch", "swelego_ray/patching.py", "apply_patches"),
     ("run tests", "swelego_ray/harness.py", "run_tests"),
     ("grade", "swelego_ray/grading.py", "grade"),
     ("sandbox close", "swelego_ray/sandbox/", "close"),

@@ -7,7 +7,8 @@ from typing import Any
 
 
 def init_ray(address: str | None = None, *, num_cpus: int | None = None, **kwargs: Any) -> None:
-    """Join `address` (or RAY_ADDRESS) if given, else start a local Ray on 127.0.0.1.
+    """Join `address` (or RAY_ADDRESS; "auto" joins the cluster `ray start` runs here) if
+    given, else start a new local Ray on 127.0.0.1.
 
     Ray binds to the machine's non-loopback address by default; a local cluster here
     never should. Idempotent: does nothing if Ray is already initialised.
@@ -21,6 +22,7 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, **kwarg
         ray.init(address=address, **kwargs)
         return
     ray.init(
+        address="local",  # a new local Ray, never one another process happens to run here
         num_cpus=num_cpus,
         _node_ip_address="127.0.0.1",
         include_dashboard=False,

@@ -23,9 +23,10 @@ from swelego_ray.patching import (
     files_of_test_ids,
     patch_test_files,
 )
-from swelego_ray.sandbox import Sandbox, SandboxBackend, get_backend
+from swelego_ray.sandbox import Limits, Sandbox, SandboxBackend, StartState, get_backend
 from swelego_ray.sanitise import sanitise
 from swelego_ray.schema import Provenance, Task
+from swelego_ray.storage import result_key
 
 BUG_PATCH_KEY = "bug_patch"  # task.meta key of a synthetic task's bug diff
 SOURCE_KEY = "source"  # optional task.meta key: where the repository comes from
@@ -96,6 +97,43 @@ def run_tests(sandbox: Sandbox, command: str, *, timeout_s: float) -> TestRun:
         duration_s=time.monotonic() - start,
         command=command,
     )
+
+
+START_STATE_VERSION = "1"  # bump when prepare_start_state changes what it produces
+
+
+def start_state_key(task: Task) -> str:
+    """Everything a task's start state depends on besides its environment."""
+    return result_key(
+        "start-state",
+        "task",
+        synthetic=is_synthetic(task),
+        base_commit=task.base_commit,
+        bug_patch=bug_patch(task),
+        version=START_STATE_VERSION,
+    )
+
+
+def start_task_sandbox(
+    backend: SandboxBackend, env: Environment, task: Task, limits: Limits, log: list[str]
+) -> tuple[Sandbox, str]:
+    """A sandbox in the task's start state and its HEAD. The state is prepared (bug
+    applied, git sanitised and verified) once per environment and kept by the backend;
+    later sandboxes of the task (rollouts, evaluations, reruns) start from the kept copy.
+    Appends the preparation log to `log`; raises HarnessFailure when preparing fails."""
+
+    def prepare(sandbox: Sandbox) -> str:
+        lines: list[str] = []
+        head = prepare_start_state(sandbox, task, lines)
+        return json.dumps({"head": head, "log": "\n".join(lines)})
+
+    before = time.monotonic()
+    state = StartState(key=start_state_key(task), prepare=prepare)
+    sandbox, note = backend.start_prepared(env, state, limits)
+    kept = json.loads(note)
+    log.append(f"$ start state {state.key[:16]} ({time.monotonic() - before:.2f} s)")
+    log.append(kept["log"])
+    return sandbox, kept["head"]
 
 
 def prepare_start_state(sandbox: Sandbox, task: Task, log: list[str]) -> str:

@@ -1,23 +1,28 @@
 """Applying patches inside a sandbox, and building the test command a test patch implies.
 
-`apply_patch` tries, in order, `git apply`, `git apply --3way`, `git apply --reject` and
-`patch --fuzz` (SWE-bench's fallbacks), restoring the working tree between attempts so a
-half-applied attempt never leaks into the next one, and records which method worked.
+`apply_patches` applies a sequence of patches in ONE sandbox command (the patches travel on
+its stdin as a tar archive): for each, it optionally puts some files back as they are at
+HEAD first (`PatchStep.reset`), then tries, in order, `git apply`, `git apply --3way`,
+`git apply --reject` and `patch --fuzz` (SWE-bench's fallbacks), restoring the working tree
+between attempts so a half-applied attempt never leaks into the next one, and records
+which method worked. It stops at the first patch that does not apply.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import shlex
+import tarfile
+import uuid
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.sandbox._protocol import Sandbox
 
 # Inside the repository's .git: always part of the workspace, never part of a diff.
 _PATCH_DIR = ".git/swelego"
-_TREE_MARK = "SWELEGO_TREE "
 
 
 class ApplyMethod(StrEnum):
@@ -33,6 +38,18 @@ _COMMANDS = {
     ApplyMethod.GIT_REJECT: "git apply --verbose --whitespace=nowarn --reject {f}",
     ApplyMethod.PATCH_FUZZ: "patch --batch --forward --no-backup-if-mismatch --fuzz=5 -p1 -i {f}",
 }
+_METHODS = list(_COMMANDS)
+
+
+class PatchStep(BaseModel):
+    """One patch of a sequence: `reset` files go back to HEAD first (so a prediction cannot
+    pre-empt the test patch by editing the tests it is graded with)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    patch: str
+    reset: list[str] = Field(default_factory=list)
 
 
 class ApplyResult(BaseModel):
@@ -48,47 +65,163 @@ def _tail(text: str, lines: int = 6) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def _reset_script(files: list[str]) -> str:
+    """Shell that puts `files` back as at HEAD, removing the ones HEAD lacks."""
+    quoted = " ".join(shlex.quote(f) for f in files)
+    return (
+        f"for f in {quoted}; do "
+        'if git cat-file -e "HEAD:$f" 2>/dev/null; then git checkout -q HEAD -- "$f"; '
+        'else rm -rf -- "$f"; fi; done'
+    )
+
+
+def _script(steps: list[PatchStep], mark: str) -> str:
+    """Bash applying every step's `<dir>/<i>.diff`; progress lines start with `mark`."""
+    arg = '"$1"'
+    cases = "\n".join(
+        f"    {i}) {cmd.format(f=arg)} ;;" for i, cmd in enumerate(_COMMANDS.values())
+    )
+    lines = [
+        f"m={shlex.quote(mark)}; d={_PATCH_DIR}",
+        'rm -rf "$d" && mkdir -p "$d" && tar -xf - -C "$d" '
+        '|| { echo "$m fatal cannot unpack the patches"; exit 3; }',
+        "attempt() {",
+        "  git add -A && tree=$(git write-tree) "
+        '|| { echo "$m fatal cannot snapshot the working tree"; return 2; }',
+        f"  for i in {' '.join(str(i) for i in range(len(_COMMANDS)))}; do",
+        '    echo "$m try $i"',
+        "    case $i in",
+        cases,
+        "    esac 2>&1",
+        '    rc=$?; echo "$m rc $rc"',
+        '    [ "$rc" = 0 ] && return 0',
+        '    git read-tree --reset -u "$tree" && git clean -fdq '
+        '|| { echo "$m fatal restoring the tree failed"; return 2; }',
+        "  done",
+        "  return 1",
+        "}",
+    ]
+    for i, step in enumerate(steps):
+        lines.append(f'echo "$m step {i}"')
+        if step.reset:
+            lines.append(
+                f"{{ {_reset_script(step.reset)}; }} "
+                '|| { echo "$m fatal resetting test files failed"; exit 3; }'
+            )
+        if step.patch.strip():
+            lines.append(f'attempt "$d/{i}.diff" || {{ rm -rf "$d"; exit 1; }}')
+    lines += ['rm -rf "$d"', 'echo "$m done"']
+    return "\n".join(lines) + "\n"
+
+
+def _archive(steps: list[PatchStep]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for i, step in enumerate(steps):
+            patch = step.patch
+            if patch.strip() and not patch.endswith("\n"):
+                patch += "\n"  # git apply rejects a last hunk line without a newline
+            data = patch.encode()
+            info = tarfile.TarInfo(f"{i}.diff")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def apply_patches(
+    sandbox: Sandbox, steps: list[PatchStep], *, timeout_s: float = 300.0
+) -> list[ApplyResult]:
+    """Apply `steps` in order in one sandbox command. Returns one result per step tried:
+    every step up to and including the first that failed."""
+    if not steps:
+        return []
+    mark = f"@@swelego-apply-{uuid.uuid4().hex[:12]}"
+    run = sandbox.exec(
+        f"bash -c {shlex.quote(_script(steps, mark))}", timeout_s=timeout_s, stdin=_archive(steps)
+    )
+    results = _parse(steps, run.output, mark)
+    stopped = f"stopped: the deadline ({timeout_s:g} s) hit" if run.timed_out else ""
+    if not stopped and (not results or results[-1].ok) and len(results) < len(steps):
+        stopped = f"stopped unexpectedly (exit {run.exit_code}): {_tail(run.output)}"
+    if stopped:
+        at = len(results) - 1 if results and (run.timed_out or not results[-1].ok) else len(results)
+        name, log = steps[at].name, results[at].log if at < len(results) else run.output
+        failed = ApplyResult(ok=False, reason=f"{name} did not apply: {stopped}", log=log)
+        results = [*results[:at], failed]
+    return results
+
+
+class _StepLog:
+    """What the script printed for one step."""
+
+    def __init__(self, step: PatchStep) -> None:
+        self.step, self.log, self.failures = step, [], []
+        self.trying: ApplyMethod | None = None
+        self.worked: ApplyMethod | None = None
+        self.chunk: list[str] = []
+
+    def begin(self, method: ApplyMethod) -> None:
+        self.trying, self.chunk = method, []
+
+    def end(self, code: int) -> None:
+        if self.trying is None:
+            return
+        text, name = "".join(self.chunk), self.step.name
+        command = _COMMANDS[self.trying].format(f=f"{name}.diff")
+        self.log.append(f"[{name}] $ {command}\n{text}exit code {code}\n")
+        if code == 0:
+            self.worked = self.trying
+        else:
+            self.failures.append(f"{self.trying}: {_tail(text, 2) or f'exit {code}'}")
+        self.trying, self.chunk = None, []
+
+    def fatal(self, what: str) -> None:
+        self.failures.append(what)
+        self.log.append(f"[{self.step.name}] {what}\n{''.join(self.chunk)}")
+
+    def finish(self) -> ApplyResult:
+        name = self.step.name
+        if self.worked is not None:
+            return ApplyResult(ok=True, method=self.worked, log="".join(self.log))
+        if not self.failures and not self.step.patch.strip():
+            return ApplyResult(ok=True, log=f"[{name}] empty patch: nothing to apply\n")
+        why = "; ".join(self.failures) or "no attempt finished"
+        return ApplyResult(ok=False, reason=f"{name} did not apply: {why}", log="".join(self.log))
+
+
+def _parse(steps: list[PatchStep], output: str, mark: str) -> list[ApplyResult]:
+    """Results per step from the script's marked output."""
+    results: list[ApplyResult] = []
+    current: _StepLog | None = None
+    for line in output.splitlines(keepends=True):
+        if not line.startswith(mark + " "):
+            if current is not None:
+                current.chunk.append(line)
+            continue
+        word, _, arg = line[len(mark) + 1 :].strip().partition(" ")
+        if word in ("step", "done"):
+            if current is not None:
+                results.append(current.finish())
+            current = _StepLog(steps[int(arg)]) if word == "step" else None
+        elif current is None:
+            continue
+        elif word == "try":
+            current.begin(_METHODS[int(arg)])
+        elif word == "rc":
+            current.end(int(arg))
+        elif word == "fatal":
+            current.fatal(arg)
+            break
+    if current is not None:
+        results.append(current.finish())
+    return results
+
+
 def apply_patch(
     sandbox: Sandbox, patch: str, *, name: str = "patch", timeout_s: float = 120.0
 ) -> ApplyResult:
-    """Apply `patch` (a unified diff, paths a/ b/) to the repository in `sandbox`."""
-    if not patch.strip():
-        return ApplyResult(ok=True, log=f"[{name}] empty patch: nothing to apply\n")
-    if not patch.endswith("\n"):
-        patch += "\n"  # git apply rejects a last hunk line without a newline as corrupt
-    path = f"{_PATCH_DIR}/{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.diff"  # no quoting needed
-    sandbox.write_file(path, patch)
-    log: list[str] = []
-    failures: list[str] = []
-    tree = ""
-    for method, template in _COMMANDS.items():
-        command = template.format(f=path)
-        script = f"{command} && rm -f {path}"
-        if not tree:  # first attempt: snapshot the tree in the same command (one exec)
-            script = f'git add -A && echo "{_TREE_MARK}$(git write-tree)" && {script}'
-        result = sandbox.exec(script, timeout_s=timeout_s)
-        output = result.output
-        if not tree:
-            match = re.search(rf"^{_TREE_MARK}([0-9a-f]{{40,64}})$", output, re.MULTILINE)
-            if match is None:
-                reason = f"cannot snapshot the working tree: {_tail(output)}"
-                sandbox.exec(f"rm -f {path}", timeout_s=60)
-                return ApplyResult(ok=False, reason=reason, log=f"[{name}] {reason}\n")
-            tree = match.group(1)
-            output = output.replace(match.group(0) + "\n", "", 1)
-        log.append(f"[{name}] $ {command}\n{output}exit code {result.exit_code}\n")
-        if result.exit_code == 0 and not result.timed_out:
-            return ApplyResult(ok=True, method=method, log="".join(log))
-        failures.append(f"{method}: {_tail(output, 2) or f'exit {result.exit_code}'}")
-        restore = sandbox.exec(
-            f"git read-tree --reset -u {tree} && git clean -fdq", timeout_s=timeout_s
-        )
-        if restore.exit_code != 0:
-            failures.append(f"restoring the tree failed: {_tail(restore.output)}")
-            break
-    sandbox.exec(f"rm -f {path}", timeout_s=60)
-    reason = "; ".join(failures)
-    return ApplyResult(ok=False, reason=f"{name} did not apply: {reason}", log="".join(log))
+    """Apply one `patch` (a unified diff, paths a/ b/) to the repository in `sandbox`."""
+    return apply_patches(sandbox, [PatchStep(name=name, patch=patch)], timeout_s=timeout_s)[0]
 
 
 _PLUS_RE = re.compile(r"^\+\+\+ (?:b/)?(.+?)(?:\t.*)?$")
@@ -149,12 +282,6 @@ def reset_files(sandbox: Sandbox, files: list[str], *, timeout_s: float = 120.0)
     cannot pre-empt the test patch by editing the tests it is graded with."""
     if not files:
         return
-    quoted = " ".join(shlex.quote(f) for f in files)
-    script = (
-        f"for f in {quoted}; do "
-        'if git cat-file -e "HEAD:$f" 2>/dev/null; then git checkout -q HEAD -- "$f"; '
-        'else rm -rf -- "$f"; fi; done'
-    )
-    result = sandbox.exec(script, timeout_s=timeout_s)
+    result = sandbox.exec(_reset_script(files), timeout_s=timeout_s)
     if result.exit_code != 0:
         raise RuntimeError(f"resetting test files failed: {_tail(result.output)}")

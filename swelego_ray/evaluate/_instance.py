@@ -16,11 +16,11 @@ from swelego_ray.harness import (
     HarnessFailure,
     backend_for,
     bug_patch,
-    prepare_start_state,
     run_tests,
+    start_task_sandbox,
     task_test_command,
 )
-from swelego_ray.patching import ApplyMethod, apply_patch, files_in_patch, reset_files
+from swelego_ray.patching import ApplyMethod, PatchStep, apply_patches, files_in_patch
 from swelego_ray.sandbox import Limits, SandboxError
 from swelego_ray.schema import Task
 from swelego_ray.storage import result_key
@@ -111,21 +111,24 @@ def _evaluate(
     task, env = item.task, item.env
     backend = backend_for(item.backend, item.backend_options)
     backend.prepare(env)
-    with backend.start(env, item.limits) as sandbox:
-        prepare_start_state(sandbox, task, log)
-        applied = apply_patch(sandbox, patch, name="model_patch")
-        log.append(applied.log)
-        if not applied.ok:
-            raise HarnessFailure(InfraFailure.PATCH_APPLY, applied.reason)
-        result.patch_method = applied.method
+    sandbox, _head = start_task_sandbox(backend, env, task, item.limits, log)
+    with sandbox:
         # A prediction must not pre-empt the tests it is graded with (SWE-bench resets
-        # the test patch's files before applying it, too).
-        reset_files(sandbox, files_in_patch(task.test_patch))
-        applied = apply_patch(sandbox, task.test_patch, name="test_patch")
-        log.append(applied.log)
-        if not applied.ok:
-            raise HarnessFailure(InfraFailure.TEST_PATCH_APPLY, applied.reason)
-        result.test_patch_method = applied.method
+        # the test patch's files before applying it, too): both in one sandbox command.
+        steps = [
+            PatchStep(name="model_patch", patch=patch),
+            PatchStep(
+                name="test_patch", patch=task.test_patch, reset=files_in_patch(task.test_patch)
+            ),
+        ]
+        applied = apply_patches(sandbox, steps)
+        log.extend(a.log for a in applied)
+        if not applied[0].ok:
+            raise HarnessFailure(InfraFailure.PATCH_APPLY, applied[0].reason)
+        result.patch_method = applied[0].method
+        if not applied[1].ok:
+            raise HarnessFailure(InfraFailure.TEST_PATCH_APPLY, applied[1].reason)
+        result.test_patch_method = applied[1].method
         result.test_command = task_test_command(task, env.spec.test_cmd)
         run = run_tests(sandbox, result.test_command, timeout_s=item.limits.timeout_s)
         files["test_output.txt"] = run.output

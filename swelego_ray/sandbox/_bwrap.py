@@ -11,6 +11,7 @@ import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,16 +81,20 @@ def bwrap_argv(mounts: list[Mount], *, network: bool, tmp: Path | None) -> list[
     return [*args, "--"]
 
 
-def overlay_argv(lower: Path, upper: Path, work: Path, merged: Path) -> list[str]:
-    """Mount a copy-on-write view of `lower` at `merged` in a private user+mount namespace,
-    then exec the command that follows this prefix (OverlayFS in user namespaces: Linux >= 5.11)."""
-    for path in (lower, upper, work, merged):
+def overlay_argv(lowers: Sequence[Path], upper: Path, work: Path, merged: Path) -> list[str]:
+    """Mount a copy-on-write view of `lowers` (topmost first) at `merged` in a private
+    user+mount namespace, then exec the command that follows this prefix (OverlayFS in user
+    namespaces: Linux >= 5.11)."""
+    if not lowers:
+        raise SandboxError("an overlay needs at least one lower directory")
+    for path in (*lowers, upper, work, merged):
         if any(c in str(path) for c in ",:\\"):
             raise SandboxError(f"overlay paths may not contain ',', ':' or '\\': {path}")
     # userxattr: overlay metadata in user.* xattrs, which a user namespace may set; without
     # it, renaming even a new directory fails with EXDEV. Renaming a directory that exists
     # in the lower layer still gives EXDEV (as on Docker's overlay2); `mv` copes.
-    options = f"lowerdir={lower},upperdir={upper},workdir={work},userxattr"
+    lowerdir = ":".join(str(p) for p in lowers)
+    options = f"lowerdir={lowerdir},upperdir={upper},workdir={work},userxattr"
     script = (
         'err=$(mount -t overlay overlay -o "$1" "$2" 2>&1) || '
         '{ echo "swelego: overlay mount failed: $err"; exit 125; }; shift 2; exec "$@"'
@@ -106,7 +111,7 @@ def overlay_supported(scratch: Path) -> bool:
     try:
         for d in dirs:
             d.mkdir(parents=True, exist_ok=True)
-        argv = [*overlay_argv(*dirs), "true"]
+        argv = [*overlay_argv(dirs[:1], *dirs[1:]), "true"]
         return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.SubprocessError, SandboxError):
         return False

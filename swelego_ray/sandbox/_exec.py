@@ -8,6 +8,7 @@ import re
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -101,13 +102,8 @@ def run_limited(
         raise SandboxError(f"cannot start {argv[0]}: {err}") from err
     if on_start is not None:
         on_start(proc)
-    if stdin is not None:
-        assert proc.stdin is not None
-        try:
-            proc.stdin.write(stdin)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
+    if stdin is not None:  # fed from a thread: a command may write before it reads
+        threading.Thread(target=_feed, args=(proc, stdin), daemon=True).start()
     cap = OutputCap(output_bytes)
     deadline = started + timeout_s
     timed_out = False
@@ -143,6 +139,16 @@ def run_limited(
         truncated=cap.truncated,
         duration_s=round(time.monotonic() - started, 4),
     )
+
+
+def _feed(proc: subprocess.Popen, data: bytes) -> None:
+    """Write `data` to the process's stdin and close it (a process that exits or closes
+    its stdin early just stops the feed)."""
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):  # BrokenPipeError, or a closed pipe at the deadline
+        proc.stdin.write(data)
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
 
 
 def kill_group(proc: subprocess.Popen) -> None:

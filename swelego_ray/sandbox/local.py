@@ -1,7 +1,8 @@
 """The embedded default backend: bubblewrap process sandboxes on a cached environment.
 
 `prepare` builds one environment per Environment.key (envs.builder). `start` gives each
-sandbox a copy-on-write view of the built testbed at /testbed (OverlayFS in a private user
+sandbox a copy-on-write view of the built testbed at /testbed (`start_prepared`: of a kept
+start state on top of it, see sandbox._states) (OverlayFS in a private user
 namespace, or a reflink/plain copy where OverlayFS is unavailable), the venv read-only at
 /opt/swelego/venv and a private /tmp (also HOME). Every command runs in bubblewrap with all
 namespaces new, no capabilities, no network (only a private loopback), a read-only root,
@@ -26,6 +27,7 @@ from swelego_ray.envs._spec import Environment
 from swelego_ray.envs.builder import BuiltEnv, EnvBuilder
 from swelego_ray.envs.repos import cached_checkout, default_cache_root
 from swelego_ray.sandbox import _workspaces as ws
+from swelego_ray.sandbox._backend import StartState
 from swelego_ray.sandbox._bwrap import (
     SANDBOX_PATH,
     Mount,
@@ -39,6 +41,7 @@ from swelego_ray.sandbox._cgroups import SandboxCgroups, cgroup_root
 from swelego_ray.sandbox._exec import kill_group, limits_prefix, run_limited
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult, Limits, SandboxError
+from swelego_ray.sandbox._states import HeldState, StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ class LocalConfig(BaseModel):
     workspace_root: Path | None = None  # default: <cache_root>/sandboxes
     workspace: Literal["auto", "overlay", "copy"] = "auto"
     build_step_timeout_s: float = 1800.0
+    start_state_cache_gb: float = 20.0  # kept start states (start_prepared), LRU-evicted
 
 
 class LocalBackend:
@@ -86,6 +90,8 @@ class LocalBackend:
             else " (no memory cgroup: processes together may exceed it)"
         )
         self._built: dict[str, BuiltEnv] = {}
+        cap = int(self.config.start_state_cache_gb * 2**30)
+        self.states = StateStore(self.cache_root / "start-states", cap)
         _announce(self.describe())
 
     def describe(self) -> str:
@@ -113,21 +119,71 @@ class LocalBackend:
     ) -> LocalSandbox:
         """A fresh sandbox on env's built testbed, or on a clean checkout of `commit` (another
         commit of the same repository, e.g. a task's base commit) with env's venv."""
+        lower, base = self._lower(env, commit)
+        return self._sandbox(env, [lower], base, limits)
+
+    def start_prepared(
+        self, env: Environment, state: StartState, limits: Limits | None = None
+    ) -> tuple[LocalSandbox, str]:
+        """A sandbox in `state`: its kept layer under a fresh copy-on-write workspace, or,
+        the first time, a sandbox that `state.prepare` ran in, whose workspace is then kept
+        (see sandbox._states)."""
+        lower, base = self._lower(env, state.commit)
+        state_id = self.states.state_id(env.key, state.key, [lower])
+        held = self.states.acquire(state_id)
+        if held is not None:
+            lowers = [held.layer] if self.mode == "copy" else [held.layer, lower]
+            return self._sandbox(env, lowers, base, limits, held), held.note
+        sandbox = self._sandbox(env, [lower], base, limits)
+        try:
+            note = state.prepare(sandbox)
+            sandbox.keep_as_state(self.states, state_id, note)
+        except BaseException:
+            sandbox.close()
+            raise
+        return sandbox, note
+
+    def _lower(self, env: Environment, commit: str | None) -> tuple[Path, str]:
+        """The checkout a sandbox starts from (env's built testbed, or a clean checkout of
+        another `commit`) and the commit it is at."""
         built = self._prepared(env)
-        lower, base = built.testbed, built.head
         if commit and not _is_built_commit(commit, env, built):
             lower = cached_checkout(env.repo, env.source, commit, self.cache_root)
-            base = lower.name
+            return lower, lower.name
+        return built.testbed, built.head
+
+    def _sandbox(
+        self,
+        env: Environment,
+        lowers: list[Path],
+        base: str,
+        limits: Limits | None,
+        held: HeldState | None = None,
+    ) -> LocalSandbox:
         root = ws.process_dir(self.workspace_root) / uuid.uuid4().hex[:12]
-        return LocalSandbox(
-            root=root,
-            lower=lower,
-            base=base,
-            venv=built.venv,
-            limits=limits or Limits(),
-            mode=self.mode,
-            env_vars=dict(env.spec.env_vars),
-        )
+        try:
+            return LocalSandbox(
+                root=root,
+                lowers=lowers,
+                base=base,
+                venv=self._prepared(env).venv,
+                limits=limits or Limits(),
+                mode=self.mode,
+                env_vars=dict(env.spec.env_vars),
+                held=held,
+            )
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    copy = subprocess.run(
+        ["cp", "-a", "--reflink=auto", str(source), str(target)], capture_output=True, text=True
+    )
+    if copy.returncode != 0:
+        raise SandboxError(f"copying the testbed failed: {copy.stderr.strip()}")
 
 
 def _is_built_commit(commit: str, env: Environment, built: BuiltEnv) -> bool:
@@ -142,32 +198,56 @@ class LocalSandbox:
         self,
         *,
         root: Path,
-        lower: Path,
+        lowers: list[Path],
         base: str,
         venv: Path,
         limits: Limits,
         mode: Literal["overlay", "copy"],
         env_vars: dict[str, str],
+        held: HeldState | None = None,
     ) -> None:
-        self.root, self.lower, self.base, self.venv = root, lower, base, venv
+        self.root, self.lowers, self.base, self.venv = root, lowers, base, venv
         self.limits, self.mode, self.env_vars = limits, mode, env_vars
+        self._held = held  # the kept start state under this sandbox, if any
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._closed = False
         for sub in ("upper", "work", "merged", "tmp") if mode == "overlay" else ("tmp",):
             (root / sub).mkdir(parents=True)
         if mode == "copy":
-            copy = subprocess.run(
-                ["cp", "-a", "--reflink=auto", str(lower), str(root / "testbed")],
-                capture_output=True,
-                text=True,
-            )
-            if copy.returncode != 0:
+            try:
+                _copy_tree(lowers[0], root / "testbed")
+            except SandboxError:
                 ws.remove_tree(root)
-                raise SandboxError(f"copying the testbed failed: {copy.stderr.strip()}")
+                raise
         self._cgroups = SandboxCgroups(root.name, pids=limits.pids, memory_mb=limits.memory_mb)
         if limits.network:
             logger.warning("sandbox %s runs WITH the host network (limits.network=True)", root)
+
+    @property
+    def lower(self) -> Path:
+        """The checkout this sandbox started from (below any kept start state)."""
+        return self.lowers[-1]
+
+    def keep_as_state(self, states: StateStore, state_id: str, note: str) -> None:
+        """Freeze this sandbox's workspace as start state `state_id` and go on on top of
+        it (nothing runs between commands, so the workspace is at rest)."""
+        with self._lock:
+            if self._closed:
+                raise SandboxError(f"sandbox {self.root.name} is closed")
+            workspace = self.root / ("upper" if self.mode == "overlay" else "testbed")
+            held = states.publish(state_id, workspace, note)
+            if held is None:  # another sandbox kept the same state first; ours stays
+                return
+            self._held = held
+            if self.mode == "overlay":
+                workspace.mkdir()
+                ws.remove_tree(self.root / "work")
+                (self.root / "work").mkdir()
+                self.lowers = [held.layer, *self.lowers]
+            else:
+                _copy_tree(held.layer, workspace)
+                self.lowers = [held.layer]
 
     # -- running commands -------------------------------------------------------------
     def _argv(self, inner: list[str]) -> list[str]:
@@ -175,7 +255,8 @@ class LocalSandbox:
         mounts = [Mount(testbed, TESTBED, writable=True), Mount(self.venv, VENV)]
         argv = bwrap_argv(mounts, network=self.limits.network, tmp=self.root / "tmp") + inner
         if self.mode == "overlay":
-            argv = overlay_argv(self.lower, self.root / "upper", self.root / "work", testbed) + argv
+            work = self.root / "work"
+            argv = overlay_argv(self.lowers, self.root / "upper", work, testbed) + argv
         return argv
 
     def _run(
@@ -240,10 +321,18 @@ class LocalSandbox:
         self._proc = proc
 
     def exec(
-        self, command: str, *, timeout_s: float | None = None, env: dict[str, str] | None = None
+        self,
+        command: str,
+        *,
+        timeout_s: float | None = None,
+        env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
         return self._run(
-            ["bash", "-c", command], timeout_s=timeout_s or self.limits.timeout_s, env=env
+            ["bash", "-c", command],
+            timeout_s=timeout_s or self.limits.timeout_s,
+            env=env,
+            stdin=stdin,
         )
 
     # -- files and diffs --------------------------------------------------------------
@@ -282,6 +371,8 @@ class LocalSandbox:
             with contextlib.suppress(OSError):
                 ws.remove_tree(self.root)
             self._cgroups.remove()
+            if self._held is not None:
+                self._held.release()
 
     def __enter__(self) -> LocalSandbox:
         return self

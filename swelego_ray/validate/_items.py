@@ -13,7 +13,7 @@ from swelego_ray.envs import EnvBuildError, Environment
 from swelego_ray.fanout import ItemOutput
 from swelego_ray.grading import InfraFailure, read_run
 from swelego_ray.harness import BUG_PATCH_KEY, HarnessFailure, backend_for, run_tests
-from swelego_ray.patching import apply_patch
+from swelego_ray.patching import PatchStep, apply_patches
 from swelego_ray.sandbox import Limits, Sandbox, SandboxError
 from swelego_ray.schema import Task
 from swelego_ray.storage import result_key
@@ -96,8 +96,7 @@ def _runs(
     maps, undo = [], ""
     for i in range(job.runs):
         with backend.start(job.env, job.limits) as sandbox:
-            _apply(sandbox, job.test_patch, "test_patch", InfraFailure.TEST_PATCH_APPLY, logs)
-            _apply(sandbox, change, name, None, logs)
+            _apply(sandbox, job.test_patch, change, name, logs)
             if reverse and i == 0:
                 undo = sandbox.exec("git add -A && git diff --cached -R --no-color HEAD").output
             run = run_tests(sandbox, job.test_cmd, timeout_s=job.limits.timeout_s)
@@ -119,15 +118,15 @@ class _Invalid(RuntimeError):
         self.reason, self.detail = reason, detail
 
 
-def _apply(
-    sandbox: Sandbox, patch: str, name: str, failure: InfraFailure | None, logs: list[str]
-) -> None:
-    applied = apply_patch(sandbox, patch, name=name)
-    logs.append(applied.log)
-    if not applied.ok:
-        if failure is None:
-            raise _Invalid(CANDIDATE_PATCH_FAILED, applied.reason)
-        raise HarnessFailure(failure, applied.reason)
+def _apply(sandbox: Sandbox, test_patch: str, change: str, name: str, logs: list[str]) -> None:
+    """The test patch, then `change`, in one sandbox command."""
+    steps = [PatchStep(name="test_patch", patch=test_patch), PatchStep(name=name, patch=change)]
+    applied = apply_patches(sandbox, steps)
+    logs.extend(a.log for a in applied)
+    if not applied[0].ok:
+        raise HarnessFailure(InfraFailure.TEST_PATCH_APPLY, applied[0].reason)
+    if not applied[1].ok:
+        raise _Invalid(CANDIDATE_PATCH_FAILED, applied[1].reason)
 
 
 def _guarded(body) -> tuple[dict[str, Any], list[str]]:

@@ -21,15 +21,23 @@ def local_backend(sandbox_cache):
     return get_backend("local", cache_root=sandbox_cache)
 
 
-@pytest.fixture
-def bare_sandbox(local_backend, tmp_path):
-    """A sandbox on a one-commit repository with no packages (git-only tests)."""
+@pytest.fixture(scope="session")
+def bare_env(local_backend, tmp_path_factory):
+    """A one-commit repository with no packages (git-only tests), built once."""
     from swelego_ray.envs import Environment, EnvSpec
 
-    repo = tmp_path / "repo"
+    repo = tmp_path_factory.mktemp("bare") / "repo"
     base = commit_files(repo, {"a.txt": "".join(f"line {i}\n" for i in range(1, 21))}, "base")
     env = Environment(
         repo="t/bare", commit=base, source=str(repo), spec=EnvSpec(packages=[], install=[])
     )
+    local_backend.prepare(env)
+    return env, base
+
+
+@pytest.fixture
+def bare_sandbox(local_backend, bare_env):
+    """A fresh sandbox on `bare_env` (every test gets its own copy-on-write workspace)."""
+    env, base = bare_env
     with local_backend.start(env) as sandbox:
         yield sandbox, base

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from swelego_ray.patching import (
     ApplyMethod,
+    PatchStep,
     apply_patch,
+    apply_patches,
     build_test_command,
     files_in_patch,
     files_of_test_ids,
@@ -77,6 +79,59 @@ def test_reset_files_restores_tests_and_removes_new_ones(bare_sandbox):
     reset_files(sandbox, ["a.txt", "t/test_new.py"])
     assert sandbox.read_file("a.txt").startswith("line 1\n")
     assert "test_new" not in sandbox.exec("ls -R").output
+
+
+NEW_TEST = (
+    "diff --git a/t/test_new.py b/t/test_new.py\nnew file mode 100644\n--- /dev/null\n"
+    "+++ b/t/test_new.py\n@@ -0,0 +1 @@\n+def test_new(): pass\n"
+)
+
+
+def test_steps_apply_in_one_command_with_a_reset_between(bare_sandbox):
+    sandbox, _ = bare_sandbox
+    # the "prediction" also writes the test file the test patch adds: reset removes it first
+    prediction = PATCH + NEW_TEST.replace("pass", "assert True  # pre-empted")
+    steps = [
+        PatchStep(name="model_patch", patch=prediction),
+        PatchStep(name="test_patch", patch=NEW_TEST, reset=["t/test_new.py"]),
+    ]
+    results = apply_patches(sandbox, steps)
+    assert [r.ok for r in results] == [True, True], [r.log for r in results]
+    assert [r.method for r in results] == [ApplyMethod.GIT_APPLY, ApplyMethod.GIT_APPLY]
+    assert "[model_patch] $ git apply" in results[0].log
+    assert "[test_patch] $ git apply" in results[1].log
+    assert sandbox.read_file("t/test_new.py") == "def test_new(): pass\n"
+    assert "changed 10" in sandbox.read_file("a.txt")
+    assert sandbox.exec("ls .git/swelego").exit_code != 0  # the patch files are gone
+
+
+def test_a_failing_step_stops_the_sequence_with_its_reasons(bare_sandbox):
+    sandbox, _ = bare_sandbox
+    bad = PATCH.replace(" line 8", " nope 8").replace(" line 12", " nope 12")
+    bad = bad.replace("-line 10", "-nope 10")
+    steps = [PatchStep(name="first", patch=bad), PatchStep(name="second", patch=NEW_TEST)]
+    results = apply_patches(sandbox, steps)
+    assert len(results) == 1 and not results[0].ok
+    assert results[0].reason.startswith("first did not apply: git apply:")
+    assert results[0].log.count("[first] $ ") == 4  # every fallback was tried
+    assert sandbox.exec("test -e t/test_new.py").exit_code == 1
+
+
+def test_empty_steps_and_a_patch_without_final_newline(bare_sandbox):
+    sandbox, _ = bare_sandbox
+    steps = [PatchStep(name="none", patch=""), PatchStep(name="p", patch=PATCH.rstrip("\n"))]
+    results = apply_patches(sandbox, steps)
+    assert [r.ok for r in results] == [True, True]
+    assert "empty patch" in results[0].log and results[1].method is ApplyMethod.GIT_APPLY
+
+
+def test_a_step_past_the_deadline_is_reported_as_such(bare_sandbox):
+    sandbox, _ = bare_sandbox
+    # a pre-commit-style hook cannot run here, so stall git through a fifo it must read
+    sandbox.exec("mkfifo /tmp/stall && git config core.attributesFile /tmp/stall")
+    results = apply_patches(sandbox, [PatchStep(name="slow", patch=PATCH)], timeout_s=2)
+    assert len(results) == 1 and not results[0].ok
+    assert "slow did not apply: stopped: the deadline (2 s) hit" in results[0].reason
 
 
 TEST_PATCH = """\
