@@ -4,7 +4,8 @@
 - `measure_harness_vs_raw`: the whole evaluation path per task (run_evaluation on one
   instance, in process: backend, sandbox start in the task's kept start state, patch + test
   patch, tests, grade, store) against the raw test command exec'd again in one sandbox
-  already at the same state (start state, gold patch and test patch applied): the cost of the test run alone.
+  already at the same state (start state, gold patch and test patch applied): the cost of
+  the test run alone.
 - `profile_harness`: where the harness time goes (cProfile, cumulative time per phase).
 - `measure_throughput`: run_evaluation over the tasks on Ray with 1 vs 2 workers.
 """
