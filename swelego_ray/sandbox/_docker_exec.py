@@ -10,11 +10,17 @@ after the deadline plus a grace period.
 The wrapper ends the stream with a trailer (exit code, cgroup oom_kill counter before and
 after) behind a random marker; it is written last, after every other process is dead, so
 no output can pose as it.
+
+Standard input is the exec's attached stdin when the caller gives bytes (StdinFeeder
+writes them from a thread while the output is read, then half-closes the socket: the
+command sees end of file), else /dev/null.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import threading
 import time
 import uuid
@@ -25,11 +31,13 @@ from swelego_ray.sandbox._exec import OutputCap
 
 WRAPPER = r"""
 exec 2>/dev/null  # the command's stderr goes to stdout; silence job-control notes
+if [ "$4" = stdin ]; then exec 3<&0; else exec 3</dev/null; fi  # `&` alone gives /dev/null
 oom() { sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory/memory.oom_control \
   /sys/fs/cgroup/memory.events 2>/dev/null | head -n1; }
 before=$(oom)
-timeout -s KILL "$1" bash -c "$2" </dev/null 2>&1 &
+timeout -s KILL "$1" bash -c "$2" <&3 3<&- 2>&1 &
 pid=$!
+exec 3<&- 0</dev/null
 wait "$pid"; rc=$?
 kill -KILL -1  # every process but PID 1 and this shell: nothing outlives the command
 after=$(oom)
@@ -51,10 +59,13 @@ class Trailer:
         return self.oom_after > self.oom_before
 
 
-def wrapper_argv(command: str, timeout_s: float) -> tuple[list[str], str]:
-    """(argv for `docker exec`, the random marker its trailer starts with)."""
+def wrapper_argv(command: str, timeout_s: float, *, stdin: bool = False) -> tuple[list[str], str]:
+    """(argv for `docker exec`, the random marker its trailer starts with); with `stdin`
+    the command reads the exec's attached stdin, else /dev/null."""
     marker = f"__swelego_end_{uuid.uuid4().hex}"
-    return ["bash", "-c", WRAPPER, "swelego-exec", f"{timeout_s:.3f}", command, marker], marker
+    mode = "stdin" if stdin else "null"
+    argv = ["bash", "-c", WRAPPER, "swelego-exec", f"{timeout_s:.3f}", command, marker, mode]
+    return argv, marker
 
 
 def read_capped(
@@ -109,4 +120,27 @@ class Watchdog:
 
     def stop(self) -> None:
         self._done.set()
+        self._thread.join(timeout=60)
+
+
+class StdinFeeder:
+    """Writes `data` to an exec's hijacked socket from a thread, then half-closes it (the
+    command reads end of file). A command that exits without reading it all just ends the
+    write (like a closed pipe); `stop` unblocks a write still pending."""
+
+    def __init__(self, sock: object, data: bytes) -> None:
+        self._sock: socket.socket = getattr(sock, "_sock", sock)  # SocketIO wraps the socket
+        self._data = data
+        self._thread = threading.Thread(target=self._run, daemon=True, name="swelego-stdin")
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.sendall(self._data)
+            self._sock.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=60)

@@ -12,6 +12,10 @@ The root filesystem is the container's own copy-on-write layer, thrown away with
 the engine fills by copying the image's TESTBED at every start: measured with podman,
 6.4 s per start and 4.5 s per close for a 6,000-file repository (0.3 s and 0.2 s with a
 writable root), so it is an option for small repositories, not the default.
+
+Start states (`start_prepared`) are prepared containers committed as images and started
+like environment images (see _docker_states); a commit misses the read-only TESTBED
+volume, so with `read_only=True` every call prepares again.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from swelego_ray.envs._spec import Environment
 from swelego_ray.envs.images import HEAD_FILE, LABEL_HEAD, ImageBuilder, ImageConfig
 from swelego_ray.envs.repos import cached_checkout, default_cache_root
 from swelego_ray.sandbox import _docker_engine as engine
-from swelego_ray.sandbox._docker_exec import Watchdog, read_capped, wrapper_argv
+from swelego_ray.sandbox import _docker_states as states
+from swelego_ray.sandbox._backend import StartState
+from swelego_ray.sandbox._docker_exec import StdinFeeder, Watchdog, read_capped, wrapper_argv
 from swelego_ray.sandbox._exec import OutputCap
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, ExecResult, Limits, SandboxError
@@ -72,6 +78,8 @@ class DockerBackend:
         self.builder = ImageBuilder(self.client, self.config.images, self.cache_root)
         engine.sweep_stale(self.client)
         self._tags: dict[str, str] = {}
+        self._ids: dict[str, str] = {}  # env image tag -> image id
+        self._kept: dict[str, tuple[str, str]] = {}  # state image id -> (diff base, note)
 
     def prepare(self, env: Environment) -> None:
         self._tag(env)
@@ -86,9 +94,78 @@ class DockerBackend:
     ) -> DockerSandbox:
         """A fresh container of env's image; with `commit` (another commit of the same
         repository, e.g. a task's base commit) TESTBED holds a clean checkout of it."""
+        tag = self._tag(env)
+        # diff against the commit after set-up (set-up edits are committed in the image)
+        sandbox = self._launch(tag, env, limits, f"$(cat {HEAD_FILE})")
+        if commit and commit not in (env.commit, self._checked_out(tag)):
+            try:
+                sandbox.replace_testbed(
+                    cached_checkout(env.repo, env.source, commit, self.cache_root)
+                )
+            except BaseException:
+                sandbox.close()
+                raise
+        return sandbox
+
+    def start_prepared(
+        self, env: Environment, state: StartState, limits: Limits | None = None
+    ) -> tuple[DockerSandbox, str]:
+        """A sandbox in `state` and its note: the first call per (env image, state.key)
+        starts one on state.commit, runs `state.prepare` and commits the container as an
+        image (see _docker_states); later calls start containers of that image. Racing
+        first callers each prepare their own; one of the commits is kept.
+
+        With `read_only=True` TESTBED is an anonymous volume, which a commit does not
+        capture: then `prepare` runs on every call (nothing is kept)."""
+        state_tag = None
+        if not self.config.read_only:
+            state_tag = states.state_tag(self._image_id(env), state.key)
+            image = states.image_id(self.client, state_tag)
+            if image is not None:
+                return self._start_kept(image, state_tag, env, limits)
+        sandbox = self.start(env, limits, commit=state.commit)
+        try:
+            note = state.prepare(sandbox)
+            if not isinstance(note, str):
+                raise TypeError(f"StartState {state.key!r}: prepare returned {note!r}, not a str")
+            if state_tag is not None:
+                locks = self.cache_root / "docker" / "locks"
+                kept = states.keep(
+                    sandbox.container, state_tag, locks, state.key, sandbox.base, note
+                )
+                if kept is not None:
+                    self._kept[kept] = (sandbox.base, note)
+        except BaseException:
+            sandbox.close()
+            raise
+        return sandbox, note
+
+    def _start_kept(
+        self, image: str, tag: str, env: Environment, limits: Limits | None
+    ) -> tuple[DockerSandbox, str]:
+        """A container of the kept state `image` (`tag`) and its note."""
+        sandbox = self._launch(image, env, limits, "HEAD")
+        try:
+            if image not in self._kept:  # read once per process (an archive call, ~0.1 s)
+                self._kept[image] = states.read_state(sandbox.container, tag)
+        except BaseException:
+            sandbox.close()
+            raise
+        sandbox.base, note = self._kept[image]
+        return sandbox, note
+
+    def _image_id(self, env: Environment) -> str:
+        tag = self._tag(env)
+        if tag not in self._ids:
+            self._ids[tag] = self.client.images.get(tag).id
+        return self._ids[tag]
+
+    def _launch(
+        self, image: str, env: Environment, limits: Limits | None, base: str
+    ) -> DockerSandbox:
+        """A running container of `image` (env's image or a kept state of it)."""
         import docker
 
-        tag = self._tag(env)
         limits = limits or Limits()
         cfg = self.config
         options: dict = {
@@ -111,22 +188,11 @@ class DockerBackend:
             options |= {"read_only": True, "mounts": [testbed]}
             options["tmpfs"] = {"/tmp": tmp, "/var/tmp": tmp, "/run": "size=64m"}
         try:
-            container = self.client.containers.run(tag, _INIT, detach=True, **options)
+            container = self.client.containers.run(image, _INIT, detach=True, **options)
         except docker.errors.DockerException as exc:
-            raise SandboxError(f"cannot start a container of {tag} ({env.key}): {exc}") from exc
+            raise SandboxError(f"cannot start a container of {image} ({env.key}): {exc}") from exc
         engine.track(container.id, self.client)
-        # diff against the commit after set-up (set-up edits are committed in the image)
-        base = f"$(cat {HEAD_FILE})"
-        sandbox = DockerSandbox(self.client, container, limits, base, cfg.kill_grace_s)
-        if commit and commit not in (env.commit, self._checked_out(tag)):
-            try:
-                sandbox.replace_testbed(
-                    cached_checkout(env.repo, env.source, commit, self.cache_root)
-                )
-            except BaseException:
-                sandbox.close()
-                raise
-        return sandbox
+        return DockerSandbox(self.client, container, limits, base, cfg.kill_grace_s)
 
     def _checked_out(self, tag: str) -> str | None:
         return self.client.images.get(tag).labels.get(LABEL_HEAD)
@@ -145,17 +211,28 @@ class DockerSandbox:
 
     # -- running commands -------------------------------------------------------------
     def exec(
-        self, command: str, *, timeout_s: float | None = None, env: dict[str, str] | None = None
+        self,
+        command: str,
+        *,
+        timeout_s: float | None = None,
+        env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
-        return self._run(command, timeout_s or self.limits.timeout_s, env, self.limits.output_bytes)
+        timeout_s = timeout_s or self.limits.timeout_s
+        return self._run(command, timeout_s, env, self.limits.output_bytes, stdin)
 
     def _run(
-        self, command: str, timeout_s: float, env: dict[str, str] | None, output_bytes: int
+        self,
+        command: str,
+        timeout_s: float,
+        env: dict[str, str] | None,
+        output_bytes: int,
+        stdin: bytes | None = None,
     ) -> ExecResult:
         import docker
         from docker.utils.socket import frames_iter
 
-        argv, marker = wrapper_argv(command, timeout_s)
+        argv, marker = wrapper_argv(command, timeout_s, stdin=stdin is not None)
         api = self.client.api
         with self._lock:
             if self._closed:
@@ -163,12 +240,17 @@ class DockerSandbox:
             started = time.monotonic()
             try:
                 exec_id = api.exec_create(
-                    self.container.id, argv, workdir=TESTBED, environment=env or None
+                    self.container.id,
+                    argv,
+                    stdin=stdin is not None,
+                    workdir=TESTBED,
+                    environment=env or None,
                 )["Id"]
                 sock = api.exec_start(exec_id, socket=True)
             except docker.errors.DockerException as exc:
                 raise SandboxError(f"exec in {self.container.short_id} failed: {exc}") from exc
             api._disable_socket_timeout(sock)  # the watchdog, not the socket, ends long runs
+            feeder = StdinFeeder(sock, stdin) if stdin is not None else None
             dog = Watchdog(timeout_s + self.grace_s, self.grace_s, self._overran, self._restart)
             try:
                 frames = (data for _stream, data in frames_iter(sock, tty=False))
@@ -179,6 +261,8 @@ class DockerSandbox:
                     raise SandboxError(f"exec stream of {self.container.short_id}: {exc}") from exc
             finally:
                 dog.stop()
+                if feeder is not None:
+                    feeder.stop()
                 with contextlib.suppress(Exception):
                     sock.close()
             duration = time.monotonic() - started

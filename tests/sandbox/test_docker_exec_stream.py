@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
-from swelego_ray.sandbox._docker_exec import Watchdog, read_capped, wrapper_argv
+from swelego_ray.sandbox._docker_exec import StdinFeeder, Watchdog, read_capped, wrapper_argv
 
 
 def _stream(payload: bytes, size: int) -> list[bytes]:
@@ -13,7 +14,8 @@ def _stream(payload: bytes, size: int) -> list[bytes]:
 
 def test_trailer_is_split_from_the_output_whatever_the_chunking():
     argv, marker = wrapper_argv("echo hi", 5)
-    assert argv[-1] == marker and argv[-2] == "echo hi" and argv[-3] == "5.000"
+    assert argv[-2] == marker and argv[-3] == "echo hi" and argv[-4] == "5.000"
+    assert argv[-1] == "null" and wrapper_argv("cat", 5, stdin=True)[0][-1] == "stdin"
     payload = b"line 1\nline 2\n" + f"\n{marker} 3 0 1\n".encode()
     for size in (1, 7, 64, 10_000):
         cap, trailer = read_capped(_stream(payload, size), marker, 1000)
@@ -52,3 +54,28 @@ def test_watchdog_fires_in_order_unless_stopped():
     quiet = Watchdog(5, 5, lambda: calls.append("late"), lambda: calls.append("late"))
     quiet.stop()
     assert not quiet.fired and "late" not in calls
+
+
+def test_stdin_feeder_sends_everything_then_end_of_file():
+    ours, theirs = socket.socketpair()
+    data = bytes(range(256)) * 20_000  # 5 MB, every byte value
+    feeder = StdinFeeder(ours, data)
+    received = b""
+    while chunk := theirs.recv(1 << 16):
+        received += chunk
+    feeder.stop()
+    assert received == data  # and recv returned b"": the write side was half-closed
+    ours.close()
+    theirs.close()
+
+
+def test_stdin_feeder_stop_unblocks_a_write_nobody_reads():
+    ours, theirs = socket.socketpair()
+    feeder = StdinFeeder(ours, b"x" * (20 << 20))  # far more than the socket buffers hold
+    time.sleep(0.2)
+    started = time.monotonic()
+    feeder.stop()
+    assert time.monotonic() - started < 5
+    assert not feeder._thread.is_alive()
+    ours.close()
+    theirs.close()

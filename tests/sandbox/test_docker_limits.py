@@ -135,3 +135,5 @@ def test_read_only_root_with_writable_workspace(docker_engine, tiny_env):  # noq
         with pytest.raises(PermissionError):
             sb.write_file("/usr/lib/forbidden.txt", "x")
         assert sb.exec("pytest -q tests").exit_code == 1  # the image's TESTBED was copied in
+        data = bytes(range(256)) * 4096  # stdin needs no writable path (/tmp is a tmpfs)
+        assert sb.exec("wc -c", stdin=data).output.strip() == str(len(data))

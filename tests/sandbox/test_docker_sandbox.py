@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 
 import pytest
@@ -47,6 +49,21 @@ def test_paths_env_and_clean_tree_match_the_contract(sandbox, tiny_env):  # noqa
     assert lines[3] == tiny_env.commit
     # the editable install's egg-info is excluded: the tree starts clean
     assert lines[4] == f"{TESTBED}/src/tinypkg/__init__.py"
+
+
+def test_stdin_is_delivered_whole_and_defaults_to_empty(sandbox):
+    big = b"0123456789abcdef" * (3 << 16)  # 3 MB
+    assert sandbox.exec("cat | wc -c", stdin=big).output.strip() == str(len(big))
+    binary = bytes(range(256)) * 64 + os.urandom(1 << 20)
+    result = sandbox.exec("sha256sum", stdin=binary)
+    assert result.output.split()[0] == hashlib.sha256(binary).hexdigest(), result
+    assert sandbox.exec("cat | wc -c").output.strip() == "0"  # no stdin: empty, no hang
+    assert sandbox.exec("cat | wc -c", stdin=b"").output.strip() == "0"
+    # a command that does not read its input still ends at once
+    started = time.monotonic()
+    assert sandbox.exec("echo done", stdin=big).output == "done\n"
+    assert time.monotonic() - started < 5
+    assert sandbox.exec("read line; echo got $line", stdin=b"abc\ndef\n").output == "got abc\n"
 
 
 def test_files_and_diff(sandbox):
