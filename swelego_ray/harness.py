@@ -10,6 +10,7 @@ under test raise `HarnessFailure` carrying an `InfraFailure` label.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +19,10 @@ from typing import Any
 from swelego_ray.envs import Environment, environment_for, resolve_source
 from swelego_ray.grading import InfraFailure, TestRun, new_nonce, wrap_test_command
 from swelego_ray.patching import (
+    ApplyResult,
+    PatchStep,
     apply_patch,
+    apply_then_run,
     build_test_command,
     files_of_test_ids,
     patch_test_files,
@@ -84,19 +88,69 @@ def task_test_command(task: Task, test_cmd: str) -> str:
 
 def run_tests(sandbox: Sandbox, command: str, *, timeout_s: float) -> TestRun:
     """Run `command` between fresh markers; the evidence grading needs."""
+    return patch_and_test(sandbox, [], command, timeout_s=timeout_s)[1] or _not_run(command)
+
+
+PATCHING_BUDGET_S = 120.0  # added to the test deadline when patches go first
+
+
+def patch_and_test(
+    sandbox: Sandbox,
+    steps: list[PatchStep],
+    command: str,
+    *,
+    timeout_s: float,
+    prelude: str = "",
+) -> tuple[list[ApplyResult], TestRun | None]:
+    """Apply `steps`, run `prelude` (shell, e.g. saving a diff), then the test `command`
+    between fresh markers, all in one sandbox command (each costs tens of ms). Returns the
+    patch results and the test run (None when a patch did not apply)."""
     nonce = new_nonce()
     start = time.monotonic()
-    result = sandbox.exec(wrap_test_command(command, nonce), timeout_s=timeout_s)
-    return TestRun(
+    script = wrap_test_command(command, nonce)
+    budget = timeout_s
+    if steps:  # the tests keep their own deadline; patching gets a budget on top
+        script, budget = _deadline(script, timeout_s, nonce), timeout_s + PATCHING_BUDGET_S
+    if prelude:
+        script = f"{prelude}\n{script}"
+    applied, result = apply_then_run(sandbox, steps, script, timeout_s=budget)
+    if result is None:
+        return applied, None
+    output, hit = result.output, f"\n{_DEADLINE}{nonce}\n"
+    timed_out = result.timed_out or hit in output
+    run = TestRun(
         nonce=nonce,
-        output=result.output,
+        output=output.replace(hit, "\n"),
         exit_code=result.exit_code,
-        timed_out=result.timed_out,
+        timed_out=timed_out,
         oom=result.oom,
         truncated=result.truncated,
         duration_s=time.monotonic() - start,
         command=command,
     )
+    return applied, run
+
+
+_DEADLINE = "@@swelego-test-deadline-"
+
+
+def _deadline(script: str, timeout_s: float, nonce: str) -> str:
+    """`script` under `timeout` (its whole process group is killed at `timeout_s`), then a
+    line saying whether that deadline struck (exit 137 no earlier than it)."""
+    limit_ms = int(timeout_s * 1000)
+    return (
+        "__t0=$(date +%s%3N)\n"
+        f"timeout -s KILL {timeout_s:.3f} bash -c {shlex.quote(script)}\n"
+        "__rc=$?\n"
+        f'if [ "$__rc" = 137 ] && [ $(( $(date +%s%3N) - __t0 )) -ge {limit_ms - 20} ]; then '
+        f"echo; echo '{_DEADLINE}{nonce}'; fi\n"
+        'exit "$__rc"\n'
+    )
+
+
+def _not_run(command: str) -> TestRun:
+    """A run whose command never started (the sandbox died first): graded as invalid."""
+    return TestRun(nonce=new_nonce(), output="", exit_code=-1, command=command)
 
 
 START_STATE_VERSION = "1"  # bump when prepare_start_state changes what it produces

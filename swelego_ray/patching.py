@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from swelego_ray.sandbox._protocol import Sandbox
+from swelego_ray.sandbox._protocol import ExecResult, Sandbox
 
 # Inside the repository's .git: always part of the workspace, never part of a diff.
 _PATCH_DIR = ".git/swelego"
@@ -75,28 +75,33 @@ def _reset_script(files: list[str]) -> str:
     )
 
 
-def _script(steps: list[PatchStep], mark: str) -> str:
-    """Bash applying every step's `<dir>/<i>.diff`; progress lines start with `mark`."""
+def _script(steps: list[PatchStep], mark: str, then: str | None) -> str:
+    """Bash applying every step's `<dir>/<i>.diff`, then running `then` (stdin empty);
+    progress lines start with `mark`."""
     arg = '"$1"'
     cases = "\n".join(
         f"    {i}) {cmd.format(f=arg)} ;;" for i, cmd in enumerate(_COMMANDS.values())
     )
-    lines = [
-        f"m={shlex.quote(mark)}; d={_PATCH_DIR}",
-        'rm -rf "$d" && mkdir -p "$d" && tar -xf - -C "$d" '
-        '|| { echo "$m fatal cannot unpack the patches"; exit 3; }',
+    lines = [f"m={shlex.quote(mark)}; d={_PATCH_DIR}"]
+    if steps:
+        lines.append(
+            'rm -rf "$d" && mkdir -p "$d" && tar -xf - -C "$d" '
+            '|| { echo "$m fatal cannot unpack the patches"; exit 3; }'
+        )
+    lines += [
         "attempt() {",
-        "  git add -A && tree=$(git write-tree) "
-        '|| { echo "$m fatal cannot snapshot the working tree"; return 2; }',
         f"  for i in {' '.join(str(i) for i in range(len(_COMMANDS)))}; do",
+        # plain `git apply` is atomic: snapshot the tree only once it has failed
+        '    if [ "$i" = 1 ]; then git add -A && tree=$(git write-tree) '
+        '|| { echo "$m fatal cannot snapshot the working tree"; return 2; }; fi',
         '    echo "$m try $i"',
         "    case $i in",
         cases,
         "    esac 2>&1",
         '    rc=$?; echo "$m rc $rc"',
         '    [ "$rc" = 0 ] && return 0',
-        '    git read-tree --reset -u "$tree" && git clean -fdq '
-        '|| { echo "$m fatal restoring the tree failed"; return 2; }',
+        '    if [ "$i" != 0 ]; then git read-tree --reset -u "$tree" && git clean -fdq '
+        '|| { echo "$m fatal restoring the tree failed"; return 2; }; fi',
         "  done",
         "  return 1",
         "}",
@@ -110,7 +115,9 @@ def _script(steps: list[PatchStep], mark: str) -> str:
             )
         if step.patch.strip():
             lines.append(f'attempt "$d/{i}.diff" || {{ rm -rf "$d"; exit 1; }}')
-    lines += ['rm -rf "$d"', 'echo "$m done"']
+    lines += ['rm -rf "$d"' if steps else ":", 'echo "$m done"']
+    if then is not None:
+        lines.append(f"{{\n{then}\n}} </dev/null")
     return "\n".join(lines) + "\n"
 
 
@@ -133,22 +140,46 @@ def apply_patches(
 ) -> list[ApplyResult]:
     """Apply `steps` in order in one sandbox command. Returns one result per step tried:
     every step up to and including the first that failed."""
-    if not steps:
-        return []
+    return apply_then_run(sandbox, steps, None, timeout_s=timeout_s)[0]
+
+
+def apply_then_run(
+    sandbox: Sandbox, steps: list[PatchStep], command: str | None, *, timeout_s: float
+) -> tuple[list[ApplyResult], ExecResult | None]:
+    """Apply `steps`, then, if every one applied, run `command` (bash, stdin empty), all in
+    one sandbox command under one deadline. Returns the per-step results and what
+    `command` did (its output is what followed the patching; None: it did not run)."""
+    if not steps and command is None:
+        return [], None
     mark = f"@@swelego-apply-{uuid.uuid4().hex[:12]}"
     run = sandbox.exec(
-        f"bash -c {shlex.quote(_script(steps, mark))}", timeout_s=timeout_s, stdin=_archive(steps)
+        f"bash -c {shlex.quote(_script(steps, mark, command))}",
+        timeout_s=timeout_s,
+        stdin=_archive(steps) if steps else None,
     )
     results = _parse(steps, run.output, mark)
-    stopped = f"stopped: the deadline ({timeout_s:g} s) hit" if run.timed_out else ""
-    if not stopped and (not results or results[-1].ok) and len(results) < len(steps):
+    done, after = _after_done(run.output, mark)
+    stopped = ""
+    if run.timed_out and not done:
+        stopped = f"stopped: the deadline ({timeout_s:g} s) hit"
+    elif not done and (not results or results[-1].ok):
         stopped = f"stopped unexpectedly (exit {run.exit_code}): {_tail(run.output)}"
-    if stopped:
+    if stopped and steps:
         at = len(results) - 1 if results and (run.timed_out or not results[-1].ok) else len(results)
+        at = min(at, len(steps) - 1)
         name, log = steps[at].name, results[at].log if at < len(results) else run.output
         failed = ApplyResult(ok=False, reason=f"{name} did not apply: {stopped}", log=log)
         results = [*results[:at], failed]
-    return results
+    if not done or command is None:
+        return results, None
+    return results, run.model_copy(update={"output": after})
+
+
+def _after_done(output: str, mark: str) -> tuple[bool, str]:
+    """Whether the script got past patching, and what it printed after that."""
+    line = f"{mark} done\n"
+    at = output.find(line)
+    return (True, output[at + len(line) :]) if at >= 0 else (False, "")
 
 
 class _StepLog:

@@ -16,11 +16,11 @@ from swelego_ray.harness import (
     HarnessFailure,
     backend_for,
     bug_patch,
-    run_tests,
+    patch_and_test,
     start_task_sandbox,
     task_test_command,
 )
-from swelego_ray.patching import ApplyMethod, PatchStep, apply_patches, files_in_patch
+from swelego_ray.patching import ApplyMethod, PatchStep, files_in_patch
 from swelego_ray.sandbox import Limits, SandboxError
 from swelego_ray.schema import Task
 from swelego_ray.storage import result_key
@@ -121,7 +121,9 @@ def _evaluate(
                 name="test_patch", patch=task.test_patch, reset=files_in_patch(task.test_patch)
             ),
         ]
-        applied = apply_patches(sandbox, steps)
+        result.test_command = task_test_command(task, env.spec.test_cmd)
+        timeout_s = item.limits.timeout_s
+        applied, run = patch_and_test(sandbox, steps, result.test_command, timeout_s=timeout_s)
         log.extend(a.log for a in applied)
         if not applied[0].ok:
             raise HarnessFailure(InfraFailure.PATCH_APPLY, applied[0].reason)
@@ -129,7 +131,6 @@ def _evaluate(
         if not applied[1].ok:
             raise HarnessFailure(InfraFailure.TEST_PATCH_APPLY, applied[1].reason)
         result.test_patch_method = applied[1].method
-        result.test_command = task_test_command(task, env.spec.test_cmd)
-        run = run_tests(sandbox, result.test_command, timeout_s=item.limits.timeout_s)
+        assert run is not None  # every patch applied
         files["test_output.txt"] = run.output
         return grade(task, run, env.spec.log_parser)

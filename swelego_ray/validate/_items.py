@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from swelego_ray.envs import EnvBuildError, Environment
 from swelego_ray.fanout import ItemOutput
 from swelego_ray.grading import InfraFailure, read_run
-from swelego_ray.harness import BUG_PATCH_KEY, HarnessFailure, backend_for, run_tests
-from swelego_ray.patching import PatchStep, apply_patches
-from swelego_ray.sandbox import Limits, Sandbox, SandboxError
+from swelego_ray.harness import BUG_PATCH_KEY, HarnessFailure, backend_for, patch_and_test
+from swelego_ray.patching import PatchStep
+from swelego_ray.sandbox import Limits, SandboxError
 from swelego_ray.schema import Task
 from swelego_ray.storage import result_key
 from swelego_ray.testlogs import StatusMap, TestStatus
@@ -84,6 +84,9 @@ def candidate_key(job: CandidateJob) -> str:
     )
 
 
+_UNDO = "/tmp/.swelego-undo.diff"  # the sandbox's private /tmp
+
+
 def _runs(
     job: Job, change: str, name: str, logs: list[str], *, reverse: bool = False
 ) -> tuple[list[dict[str, str]], str]:
@@ -96,10 +99,27 @@ def _runs(
     maps, undo = [], ""
     for i in range(job.runs):
         with backend.start(job.env, job.limits) as sandbox:
-            _apply(sandbox, job.test_patch, change, name, logs)
+            steps = [
+                PatchStep(name="test_patch", patch=job.test_patch),
+                PatchStep(name=name, patch=change),
+            ]
+            # the fix of a bug undoes it: its diff, taken before the tests run
+            prelude = f"git add -A && git diff --cached -R --no-color HEAD > {_UNDO}"
+            applied, run = patch_and_test(
+                sandbox,
+                steps,
+                job.test_cmd,
+                timeout_s=job.limits.timeout_s,
+                prelude=prelude if reverse and i == 0 else "",
+            )
+            logs.extend(a.log for a in applied)
+            if not applied[0].ok:
+                raise HarnessFailure(InfraFailure.TEST_PATCH_APPLY, applied[0].reason)
+            if not applied[1].ok:
+                raise _Invalid(CANDIDATE_PATCH_FAILED, applied[1].reason)
+            assert run is not None  # every patch applied
             if reverse and i == 0:
-                undo = sandbox.exec("git add -A && git diff --cached -R --no-color HEAD").output
-            run = run_tests(sandbox, job.test_cmd, timeout_s=job.limits.timeout_s)
+                undo = sandbox.read_file(_UNDO)
             logs.append(f"--- run {i + 1}: {job.test_cmd} (exit {run.exit_code})\n{run.output}")
         reading = read_run(run, job.parser)
         if isinstance(reading.problem, InfraFailure):
@@ -116,17 +136,6 @@ class _Invalid(RuntimeError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason, self.detail = reason, detail
-
-
-def _apply(sandbox: Sandbox, test_patch: str, change: str, name: str, logs: list[str]) -> None:
-    """The test patch, then `change`, in one sandbox command."""
-    steps = [PatchStep(name="test_patch", patch=test_patch), PatchStep(name=name, patch=change)]
-    applied = apply_patches(sandbox, steps)
-    logs.extend(a.log for a in applied)
-    if not applied[0].ok:
-        raise HarnessFailure(InfraFailure.TEST_PATCH_APPLY, applied[0].reason)
-    if not applied[1].ok:
-        raise _Invalid(CANDIDATE_PATCH_FAILED, applied[1].reason)
 
 
 def _guarded(body) -> tuple[dict[str, Any], list[str]]:

@@ -180,3 +180,24 @@ def test_test_command_gets_only_test_files_touched_by_the_test_patch():
     assert files_of_test_ids(["t/test_x.py::test_a[1 2]", "t/test_x.py::B::c", "test_y (m.C)"]) == [
         "t/test_x.py"
     ]
+
+
+def test_patch_and_test_runs_after_the_patches_under_the_tests_own_deadline(bare_sandbox):
+    import time
+
+    from swelego_ray.harness import patch_and_test
+
+    sandbox, _ = bare_sandbox
+    steps = [PatchStep(name="model_patch", patch=PATCH)]
+    applied, run = patch_and_test(sandbox, steps, "grep -c changed a.txt; exit 3", timeout_s=30)
+    assert applied[0].ok and run is not None
+    assert run.exit_code == 3 and not run.timed_out and "1\n" in run.output
+    assert "git apply" not in run.output  # the patching log stays out of the test output
+    # the tests' deadline holds although patching had a budget on top of it
+    started = time.monotonic()
+    _, run = patch_and_test(sandbox, [PatchStep(name="p", patch="")], "sleep 60", timeout_s=1)
+    assert run is not None and run.timed_out and time.monotonic() - started < 10
+    # a patch that does not apply: no test run
+    bad = PatchStep(name="bad", patch=PATCH.replace("-line 10", "-nope"))
+    applied, run = patch_and_test(sandbox, [bad], "echo ran", timeout_s=30)
+    assert not applied[0].ok and run is None
