@@ -53,6 +53,7 @@ class InfraFailure(StrEnum):
     OUTPUT_TRUNCATED = "output_truncated"  # results cut by the output cap
     ITEM_TIMEOUT = "item_timeout"  # the host-side deadline of the whole item
     WORKER_CRASHED = "worker_crashed"
+    ITEM_LOST = "item_lost"  # never started (its node went away) or its output never came
     INTERNAL = "internal_error"  # a bug in swelego itself (traceback recorded)
 
 

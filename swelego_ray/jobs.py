@@ -30,7 +30,7 @@ C = TypeVar("C", bound=BaseModel)
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_INCOMPLETE = 0, 1, 2, 3
 # Funnel drop reasons that mean "the job did not get to this item", not "the item is bad".
-INCOMPLETE_REASONS = frozenset({"item_timeout", "item_error", "worker_crashed"})
+INCOMPLETE_REASONS = frozenset({"item_timeout", "item_error", "worker_crashed", "item_lost"})
 Failing = Callable[[str], bool]
 
 

@@ -16,7 +16,7 @@ from swelego_ray.evaluate._instance import (
     result_key_of,
 )
 from swelego_ray.evaluate._report import EvaluationReport, build_report, render_markdown, rich_table
-from swelego_ray.fanout import ITEM_TIMEOUT, WORKER_CRASHED, FanoutConfig, fan_out
+from swelego_ray.fanout import ITEM_LOST, ITEM_TIMEOUT, WORKER_CRASHED, FanoutConfig, fan_out
 from swelego_ray.funnel import Funnel
 from swelego_ray.grading import InfraFailure, Outcome, infra_error
 from swelego_ray.harness import task_environment
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 _FANOUT_FAILURES = {
     ITEM_TIMEOUT: InfraFailure.ITEM_TIMEOUT,
     WORKER_CRASHED: InfraFailure.WORKER_CRASHED,
+    ITEM_LOST: InfraFailure.ITEM_LOST,
 }
 
 

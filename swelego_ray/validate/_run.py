@@ -215,6 +215,7 @@ def _record_of(res) -> dict:
     reason = {
         "item_timeout": InfraFailure.ITEM_TIMEOUT,
         "worker_crashed": InfraFailure.WORKER_CRASHED,
+        "item_lost": InfraFailure.ITEM_LOST,
     }.get(res.reason or "", InfraFailure.INTERNAL)
     return {"ok": False, "reason": reason.value, "infra": True, "detail": res.error}
 

@@ -1,12 +1,15 @@
-"""fan_out: deadlines, failures recorded, resume from the store, in-process mode."""
+"""fan_out: deadlines, failures recorded, resume from the store, in-process mode, items
+whose node goes away before they start."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from swelego_ray.fanout import (
     ITEM_ERROR,
+    ITEM_LOST,
     ITEM_TIMEOUT,
     WORKER_CRASHED,
     FanoutConfig,
@@ -98,3 +101,86 @@ def test_deadline_counts_from_start_not_from_submission(ray_local):
     cfg = FanoutConfig(workers=3, item_timeout_s=2.5, cpus_per_item=4, progress=False)
     run = fan_out(["sleep1", "sleep2", "sleep3"], _work, stage="t", item_id=str, config=cfg)
     assert [r.ok for r in run.results] == [True, True, True], run.failed
+
+
+def _add_node(ray, **params):
+    """Start one more raylet on 127.0.0.1 and join it to this session's local Ray (what
+    ray.cluster_utils.Cluster.add_node does, without owning the head); waits until alive."""
+    from ray._private.node import Node
+    from ray._private.parameter import RayParams
+
+    node = Node(
+        RayParams(
+            gcs_address=ray.get_runtime_context().gcs_address,
+            node_ip_address="127.0.0.1",
+            node_manager_port=0,
+            min_worker_port=0,
+            max_worker_port=0,
+            dashboard_agent_listen_port=None,
+            include_log_monitor=False,
+            object_store_memory=80 * 1024**2,
+            **params,
+        ),
+        head=False,
+        shutdown_at_exit=True,
+    )
+    deadline = time.monotonic() + 30
+    while not any(n["NodeID"] == node.node_id and n["Alive"] for n in ray.nodes()):
+        assert time.monotonic() < deadline, "the extra node did not come up"
+        time.sleep(0.1)
+    return node
+
+
+def _remove_my_node(item: str) -> dict:
+    """Items of the lost-start test: "slow" takes its node down as it runs (SIGTERM to its
+    raylet, the worker's parent: the node leaves the cluster as when the autoscaler
+    removes it); the others just return."""
+    import os
+    import signal
+    import time
+
+    if item == "slow":
+        os.kill(os.getppid(), signal.SIGTERM)
+        time.sleep(60)
+    return {"item": item}
+
+
+def test_an_item_whose_node_goes_away_before_it_starts_is_recorded_not_waited_for(
+    ray_local, tmp_path: Path
+):
+    """The bug: the driver waited (3600 s per wait, without end) for the start marker of
+    an item whose node was removed before it started, so the batch hung."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    # The only node with a "doomed" slot: the items run there one at a time, in order (Ray
+    # queues tasks of one shape first in, first out, and hands the next one the worker the
+    # last one freed): "a", then "slow", which removes the node while "lost" waits.
+    node = _add_node(ray_local, num_cpus=1, resources={"doomed": 1})
+    store = Store(str(tmp_path / "out"))
+    cfg = FanoutConfig(
+        workers=2, resources={"doomed": 1}, item_timeout_s=60, start_timeout_s=2, progress=False
+    )
+    start = time.monotonic()
+    try:
+        run = fan_out(
+            ["a", "slow", "lost"],
+            _remove_my_node,
+            stage="t",
+            item_id=str,
+            key=_key,
+            store=store,
+            config=cfg,
+        )
+    finally:
+        node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
+    took = time.monotonic() - start
+    assert [(r.item_id, r.reason) for r in run.results] == [
+        ("a", None),
+        ("slow", WORKER_CRASHED),
+        ("lost", ITEM_LOST),
+    ], run.results
+    assert "no live node has the resources it asks for" in run.results[2].error
+    assert run.funnel.as_dict()["dropped"] == {WORKER_CRASHED: 1, ITEM_LOST: 1}
+    assert store.exists(_key("a")) and not store.exists(_key("lost"))  # a rerun retries it
+    assert took < 20, took  # start_timeout_s (2 s) after the node went, not an hour
