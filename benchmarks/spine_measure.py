@@ -209,8 +209,11 @@ PHASES = [
         "start_task_sandbox",
     ),
     ("  of which: sanitise + verify git", "swelego_ray/harness.py", "prepare_start_state"),
-    ("reset + apply patch + test patch", "swelego_ray/patching.py", "apply_patches"),
-    ("run tests", "swelego_ray/harness.py", "run_tests"),
+    (
+        "reset + patches + test run (one sandbox command)",
+        "swelego_ray/harness.py",
+        "patch_and_test",
+    ),
     ("grade", "swelego_ray/grading.py", "grade"),
     ("sandbox close", "swelego_ray/sandbox/", "close"),
     ("store writes", "swelego_ray/storage/_store.py", "write_bytes"),
