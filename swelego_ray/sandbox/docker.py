@@ -62,6 +62,10 @@ class DockerConfig(BaseModel):
     tmpfs_mb: int = 1024  # size of the /tmp tmpfs (counts against the memory limit)
     kill_grace_s: float = 5.0  # host watchdog waits this long past a command's deadline
     api_timeout_s: float = 120.0
+    keep_start_states: bool = True
+    """Keep task start states as images (start_prepared). Pays off when a task's sandbox
+    starts more than once (rollouts, reruns, validation); a commit costs ~0.25 s for a small
+    change and seconds for large ones, so one-shot evaluations of big repos may turn it off."""
 
 
 class DockerBackend:
@@ -116,9 +120,9 @@ class DockerBackend:
         first callers each prepare their own; one of the commits is kept.
 
         With `read_only=True` TESTBED is an anonymous volume, which a commit does not
-        capture: then `prepare` runs on every call (nothing is kept)."""
+        capture: then, as with `keep_start_states=False`, `prepare` runs on every call."""
         state_tag = None
-        if not self.config.read_only:
+        if self.config.keep_start_states and not self.config.read_only:
             state_tag = states.state_tag(self._image_id(env), state.key)
             image = states.image_id(self.client, state_tag)
             if image is not None:
