@@ -14,6 +14,7 @@ when the base lacks it; `wheelhouse` downloads wheels on the host and installs t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -222,14 +223,26 @@ class ImageBuilder:
     def _base_has(self, base: str, command: str) -> bool:
         key = (base, command)
         if key not in self._has_python:
-            out = self.client.containers.run(
-                base,
-                ["sh", "-c", f"command -v {command} || true"],
-                remove=True,
-                network_mode="none",
-            )
+            out = self._output_of(base, ["sh", "-c", f"command -v {command} || true"])
             self._has_python[key] = bool(out.strip())
         return self._has_python[key]
+
+    def _output_of(self, image: str, argv: list[str], timeout_s: float = 120.0) -> str:
+        """Output of a short command in a throwaway container (create/start/wait/logs: a
+        streamed `containers.run` hung on podman when the container exited before the
+        attach)."""
+        import docker
+
+        container = self.client.containers.create(image, argv, network_mode="none")
+        try:
+            container.start()
+            container.wait(timeout=timeout_s)
+            return container.logs(stdout=True, stderr=True).decode(errors="replace")
+        except (docker.errors.DockerException, OSError) as exc:  # incl. a read timeout
+            raise EnvBuildError(f"running {argv} in {image} failed: {exc}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
 
     def _build_python_layer(self, base: str, prefix: Path, tag: str) -> None:
         def skip(info: tarfile.TarInfo) -> tarfile.TarInfo | None:

@@ -163,8 +163,16 @@ def test_remove_states_deletes_the_kept_images(docker_backend, tiny_env, kept): 
     assert states.image_id(docker_backend.client, tag) is None
 
 
-def test_read_only_backend_prepares_every_time(docker_engine, tiny_env, kept):  # noqa: F811
-    backend = DockerBackend(docker_engine, read_only=True)
+@pytest.mark.parametrize(
+    "option", [{"read_only": True}, {"keep_start_states": False}], ids=["read_only", "off"]
+)
+def test_without_kept_states_prepare_runs_every_time(
+    docker_engine,
+    tiny_env,
+    kept,
+    option,  # noqa: F811
+):
+    backend = DockerBackend(docker_engine, **option)
     calls: list[int] = []
 
     def prepare(sandbox) -> str:
