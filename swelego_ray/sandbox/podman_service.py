@@ -65,6 +65,7 @@ class PodmanService:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            cwd=self.workdir,  # conmon writes an `oom` marker file into its working directory
         )
         log.close()
         self._wait_ready()
