@@ -166,12 +166,7 @@ def test_remove_states_deletes_the_kept_images(docker_backend, tiny_env, kept): 
 @pytest.mark.parametrize(
     "option", [{"read_only": True}, {"keep_start_states": False}], ids=["read_only", "off"]
 )
-def test_without_kept_states_prepare_runs_every_time(
-    docker_engine,
-    tiny_env,
-    kept,
-    option,  # noqa: F811
-):
+def test_unkept_states_prepare_every_time(docker_engine, tiny_env, kept, option):  # noqa: F811
     backend = DockerBackend(docker_engine, **option)
     calls: list[int] = []
 
