@@ -79,6 +79,24 @@ def sweep_stale(client: docker.DockerClient) -> int:
     return removed
 
 
+def remove_unused_images(
+    client: docker.DockerClient, repository: str, filters: dict | None = None
+) -> int:
+    """Remove the images of `repository` (matching `filters`) that no container uses and
+    no other image builds on; returns how many."""
+    import docker
+
+    removed = 0
+    for image in client.images.list(name=repository, filters=filters):
+        try:  # not forced: podman would remove the running sandboxes of it too
+            for name in image.tags or [image.id]:
+                client.images.remove(name)
+            removed += 1
+        except docker.errors.DockerException as exc:
+            logger.warning("could not remove image %s: %s", image.tags or image.id, exc)
+    return removed
+
+
 def track(container_id: str, client: docker.DockerClient) -> None:
     """Remove this container at interpreter exit unless it was closed before."""
     global _atexit_registered

@@ -101,15 +101,5 @@ def read_state(container: Any, tag: str) -> tuple[str, str]:
 def remove_states(client: docker.DockerClient, env_key: str | None = None) -> int:
     """Remove kept start states (of one environment, or all) that no container uses;
     returns how many."""
-    import docker
-
     filters = {"label": [f"{LABEL_KEY}={env_key}"]} if env_key is not None else None
-    removed = 0
-    for image in client.images.list(name=REPOSITORY, filters=filters):
-        try:  # not forced: podman would remove the running sandboxes of it too
-            for name in image.tags or [image.id]:
-                client.images.remove(name)
-            removed += 1
-        except docker.errors.DockerException as exc:
-            logger.warning("could not remove start state %s: %s", image.tags or image.id, exc)
-    return removed
+    return engine.remove_unused_images(client, REPOSITORY, filters)

@@ -110,20 +110,22 @@ class StateStore:
         self._evict(keep=state_id)
         return held
 
+    def evict(self, state_id: str) -> bool:
+        """Remove one published state unless a sandbox holds it (then False)."""
+        if not self._evict_one(self.root / state_id):
+            return False
+        logger.info("evicted start state %s", state_id)
+        return True
+
     def _evict(self, keep: str) -> None:
-        states = []
-        for path in self.root.iterdir():
-            if path.name.startswith((_TMP, _TRASH)) or path.name == keep:
-                continue
-            with contextlib.suppress(OSError, ValueError):
-                used = (path / "lock").stat().st_mtime
-                states.append((used, int((path / "size").read_text()), path))
+        states = [s for s in list_states(self.root) if s[2].name != keep]
         total = sum(size for _, size, _ in states) + _size_of(self.root / keep)
         for _used, size, path in sorted(states):
             if total <= self.cap_bytes:
                 break
             if self._evict_one(path):
                 total -= size
+                logger.info("evicted start state %s (over %d bytes)", path.name, self.cap_bytes)
 
     def _evict_one(self, path: Path) -> bool:
         try:
@@ -139,7 +141,6 @@ class StateStore:
         finally:
             os.close(fd)
         remove_tree(trash)
-        logger.info("evicted start state %s (cache over %d bytes)", path.name, self.cap_bytes)
         return True
 
     def _sweep(self) -> None:
@@ -148,6 +149,33 @@ class StateStore:
             owner = name[len(_TMP) :].rsplit("-", 1)[0] if name.startswith(_TMP) else None
             if name.startswith(_TRASH) or (owner is not None and not owner_alive(owner)):
                 remove_tree(path)
+
+
+def list_states(root: Path) -> list[tuple[float, int, Path]]:
+    """(last used, bytes, path) of each published state under `root` (read-only)."""
+    states = []
+    for path in root.iterdir() if root.is_dir() else []:
+        if path.name.startswith((_TMP, _TRASH)):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            used = (path / "lock").stat().st_mtime
+            states.append((used, int((path / "size").read_text()), path))
+    return states
+
+
+def is_held(path: Path) -> bool:
+    """Whether a sandbox holds the state at `path` now (probes the lock, takes nothing)."""
+    try:
+        fd = os.open(path / "lock", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also drops the probe's lock
+    return False
 
 
 def _size_of(path: Path) -> int:

@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import threading
+import time
 from pathlib import Path
 
 from swelego_ray.sandbox._owner import owner_alive, owner_tag
@@ -40,17 +41,26 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, onerror=fix)
 
 
-def sweep_stale(root: Path) -> int:
-    """Remove workspace directories of processes that no longer exist."""
+def sweep_stale(root: Path, *, min_age_s: float = 0.0) -> int:
+    """Remove workspace directories of processes that no longer exist (only those not
+    modified for `min_age_s` seconds)."""
     removed = 0
+    cutoff = time.time() - min_age_s
     if root.is_dir():
         for child in root.iterdir():
-            if child.is_dir() and not owner_alive(child.name):
+            if child.is_dir() and not owner_alive(child.name) and _mtime(child) <= cutoff:
                 remove_tree(child)
                 removed += 1
     if removed:
         logger.info("swept %d stale sandbox directories under %s", removed, root)
     return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def process_dir(root: Path) -> Path:
