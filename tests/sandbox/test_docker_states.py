@@ -163,6 +163,24 @@ def test_remove_states_deletes_the_kept_images(docker_backend, tiny_env, kept): 
     assert states.image_id(docker_backend.client, tag) is None
 
 
+def test_cache_prune_removes_unused_state_images(docker_backend, tiny_env, kept):  # noqa: F811
+    from swelego_ray.cache import PruneSummary, prune_docker
+
+    state = StartState(kept(tiny_env), lambda sb: "n")
+    docker_backend.start_prepared(tiny_env, state)[0].close()
+    tag = states.state_tag(docker_backend._image_id(tiny_env), state.key)
+    url = docker_backend.config.base_url
+    dry = PruneSummary(dry_run=True)
+    prune_docker(url, ["state"], dry)
+    assert dry.images["swelego-state"] >= 1
+    assert states.image_id(docker_backend.client, tag) is not None  # a dry run removes nothing
+    summary = PruneSummary(dry_run=False)
+    prune_docker(url, ["state"], summary)
+    assert summary.images["swelego-state"] >= 1
+    assert states.image_id(docker_backend.client, tag) is None
+    assert docker_backend.client.images.list(name="swelego-env")  # env images untouched
+
+
 @pytest.mark.parametrize(
     "option", [{"read_only": True}, {"keep_start_states": False}], ids=["read_only", "off"]
 )
