@@ -75,19 +75,33 @@ def has_swebench_spec(repo: str, version: str) -> bool:
         return False
 
 
+# SWE-bench drops requirement lines installing the package itself (`install` does that
+# later) and comments: one pattern for the build step (grep -E) and the wheelhouse (re).
+REQUIREMENTS_DROP = r"^\s*(-e \.|\.\[test|#)"
+_FILTERED = ".swelego-requirements.txt"
+_CANDIDATE = re.compile(r"\[ -f (\S+) \]; then req=")
+
+
 def _requirements_step(repo: str) -> str:
     paths = _constants().MAP_REPO_TO_REQS_PATHS.get(repo)
     if not paths:
         raise EnvBuildError(f"{repo}: spec says packages=requirements.txt but names no file")
     branches = [f"[ -f {shlex.quote(p)} ]; then req={shlex.quote(p)}" for p in paths]
     missing = f"echo 'no requirements file among: {' '.join(paths)}' >&2; exit 1"
-    # SWE-bench drops lines installing the package itself; `install` does that later.
     return (
         f"if {'; elif '.join(branches)}; else {missing}; fi; "
-        'f="$(dirname "$req")/.swelego-requirements.txt"; '
-        'grep -v -E \'^\\s*(-e \\.|\\.\\[test|#)\' "$req" > "$f"; '
+        f'f="$(dirname "$req")/{_FILTERED}"; '
+        f'grep -v -E {shlex.quote(REQUIREMENTS_DROP)} "$req" > "$f"; '
         'python -m pip install -r "$f"; rc=$?; rm -f "$f"; exit $rc'
     )
+
+
+def requirements_step_candidates(command: str) -> list[str] | None:
+    """The files a `_requirements_step` command picks from (the first that exists), or
+    None if `command` is not such a step."""
+    if _FILTERED not in command:
+        return None
+    return [shlex.split(c)[0] for c in _CANDIDATE.findall(command)]
 
 
 def translate(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
+from swelego_ray.envs._swebench_specs import REQUIREMENTS_DROP, requirements_step_candidates
 from swelego_ray.envs.interpreters import find_interpreter
 from swelego_ray.envs.repos import cached_checkout, file_lock
 from swelego_ray.envs.resolution import pip_install_args, resolve_pins, uv_resolution_args
@@ -95,6 +96,10 @@ def _step_requirements(spec: EnvSpec, checkout: Path) -> list[str]:
     checkout; local paths (`.`, `-e .`) are built in the image, not downloaded."""
     found: list[str] = []
     for command in [*spec.pre_install, *spec.install]:
+        candidates = requirements_step_candidates(command)
+        if candidates is not None:  # SWE-bench's "requirements file" step
+            found += _requirements_file_args(checkout, candidates)
+            continue
         for args in pip_install_args(command):
             tokens = iter(args)
             for token in tokens:
@@ -108,10 +113,33 @@ def _step_requirements(spec: EnvSpec, checkout: Path) -> list[str]:
     return found
 
 
+def _requirements_file_args(checkout: Path, candidates: list[str]) -> list[str]:
+    """What the requirements step will install: the first candidate file that exists,
+    filtered as the step filters it (nested -r / -c files by path; other options dropped)."""
+    chosen = next((checkout / c for c in candidates if (checkout / c).is_file()), None)
+    if chosen is None:
+        return []  # the build step fails with its own message
+    drop = re.compile(REQUIREMENTS_DROP)
+    args: list[str] = []
+    for line in chosen.read_text(errors="replace").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or drop.match(line):
+            continue
+        option, _, value = line.partition(" ")
+        if option in ("-r", "--requirement", "-c", "--constraint") and value.strip():
+            args += [option, str(chosen.parent / value.strip())]
+        elif not line.startswith("-"):
+            args.append(line)
+    return args
+
+
 def _install_script(spec: EnvSpec) -> str:
     lines = ["set -euxo pipefail", f"cd {TESTBED}"]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(spec.env_vars.items())]
-    lines += [*spec.pre_install, *spec.install, f"cd {TESTBED}"]
+    # each step in its own shell, as the local builder runs them (a step may `exit`, as
+    # SWE-bench's requirements-file step does; set -e still stops at a failing one)
+    lines += [f"(\n{step}\n)" for step in [*spec.pre_install, *spec.install]]
+    lines.append(f"cd {TESTBED}")
     # Tracked files the set-up edited (pre_install seds) are committed, as SWE-bench does,
     # and untracked build artifacts (egg-info, build/) excluded locally, so a new sandbox
     # starts with an empty diff against the commit recorded in HEAD_FILE.

@@ -169,14 +169,15 @@ def add_pins(path: Path, pins: dict[str, str]) -> dict[str, str]:
 def resolve_pins(
     spec: EnvSpec, interpreter: Path, requirements: list[str], workdir: Path
 ) -> list[str]:
-    """`NAME==VERSION` for everything `requirements` (requirement strings, `-r FILE`) need
+    """`NAME==VERSION` for everything `requirements` (requirement strings, `-r` / `-c FILE`) need
     on `interpreter`, resolved by `uv pip compile` under the spec's rule, yanked versions
     accepted as above. For hosts that download what an offline build installs."""
     workdir.mkdir(parents=True, exist_ok=True)
     wanted = workdir / "requirements.in"
     lines, tokens = [], iter(requirements)
     for token in tokens:
-        lines.append(f"-r {next(tokens, '')}" if token in ("-r", "--requirement") else token)
+        files = ("-r", "--requirement", "-c", "--constraint")
+        lines.append(f"{token} {next(tokens, '')}" if token in files else token)
     wanted.write_text("\n".join(lines) + "\n")
     constraints = workdir / "yanked-constraints.txt"
     constraints.unlink(missing_ok=True)

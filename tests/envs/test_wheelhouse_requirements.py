@@ -25,3 +25,25 @@ def test_pip_steps_requirements_are_collected():
         "-r",
         "/co/requirements_dev.txt",
     ]
+
+
+def test_swebench_requirements_step_is_read_from_the_file_it_will_pick(tmp_path):
+    """SWE-bench's `packages: requirements.txt` step picks its file at build time; the
+    wheelhouse reads the same file, filtered the same way (sqlfluff 0.8 needs flake8)."""
+    from swelego_ray.envs._swebench_specs import _requirements_step
+
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "base.txt").write_text("click>=7\n")
+    (tmp_path / "requirements_dev.txt").write_text(
+        "# tools\n-e .\n.[test]\nflake8  # lint\n-r requirements/base.txt\n"
+        "--index-url https://example.invalid/simple\n\npytest>=6\n"
+    )
+    step = _requirements_step("sqlfluff/sqlfluff")  # candidates: requirements_dev.txt
+    spec = EnvSpec(pre_install=[step], install=["python -m pip install -e ."])
+    assert _step_requirements(spec, tmp_path) == [
+        "flake8",
+        "-r",
+        str(tmp_path / "requirements" / "base.txt"),
+        "pytest>=6",
+    ]
+    assert _step_requirements(spec, tmp_path / "elsewhere") == []  # no file: the step fails

@@ -67,6 +67,22 @@ def test_failed_install_is_an_env_build_error_with_the_log_tail(
     assert "about-to-fail" in str(info.value)
 
 
+def test_each_set_up_step_runs_in_its_own_shell(docker_backend, tmp_path):  # noqa: F811
+    """A step may end with `exit` (SWE-bench's requirements-file step does): the steps
+    after it still run, as on the local builder."""
+    repo = tmp_path / "steps"
+    (sha,) = deterministic_repo(repo, [{"README.md": "x\n"}])
+    spec = EnvSpec(
+        packages=[],
+        pre_install=["echo one > /tmp/one; exit 0"],
+        install=["cp /tmp/one /testbed/.step-two"],
+    )
+    env = Environment(repo="test/steps", commit=sha, source=str(repo), spec=spec)
+    docker_backend.prepare(env)
+    with docker_backend.start(env) as sandbox:
+        assert sandbox.read_file(".step-two") == "one\n"
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 def test_other_python_from_the_host_interpreter(docker_backend, tmp_path_factory):  # noqa: F811
