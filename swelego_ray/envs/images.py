@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
 from swelego_ray.envs._swebench_specs import REQUIREMENTS_DROP, requirements_step_candidates
 from swelego_ray.envs.interpreters import find_interpreter
+from swelego_ray.envs.project_deps import local_target_extras, static_dependencies
 from swelego_ray.envs.repos import cached_checkout, file_lock
 from swelego_ray.envs.resolution import pip_install_args, resolve_pins, uv_resolution_args
 from swelego_ray.sandbox._protocol import TESTBED, VENV
@@ -93,7 +94,8 @@ def _venv_script(spec: EnvSpec) -> str:
 def _step_requirements(spec: EnvSpec, checkout: Path) -> list[str]:
     """Requirement arguments of the spec's `python -m pip install ...` steps, for the
     offline wheelhouse: named requirements as given, `-r FILE` as FILE's path in the
-    checkout; local paths (`.`, `-e .`) are built in the image, not downloaded."""
+    checkout; the project itself (`.`, `-e .[test]`) is built in the image, its declared
+    dependencies downloaded (envs.project_deps)."""
     found: list[str] = []
     for command in [*spec.pre_install, *spec.install]:
         candidates = requirements_step_candidates(command)
@@ -106,11 +108,21 @@ def _step_requirements(spec: EnvSpec, checkout: Path) -> list[str]:
                 if token in ("-r", "--requirement"):
                     name = next(tokens, "")
                     found += ["-r", str(checkout / name)] if "$" not in name else []
-                elif token in ("-e", "--editable", "-c", "--constraint", "-i", "--index-url"):
+                elif token in ("-e", "--editable"):
+                    found += _project_deps(checkout, next(tokens, ""))
+                elif token in ("-c", "--constraint", "-i", "--index-url"):
                     next(tokens, None)
-                elif not token.startswith(("-", ".", "/", "$")):
+                elif token.startswith("."):
+                    found += _project_deps(checkout, token)
+                elif not token.startswith(("-", "/", "$")):
                     found.append(token)
     return found
+
+
+def _project_deps(checkout: Path, target: str) -> list[str]:
+    """The dependencies of the project itself when `target` names it (`.`, `.[test]`)."""
+    extras = local_target_extras(target)
+    return [] if extras is None else static_dependencies(checkout, extras)
 
 
 def _requirements_file_args(checkout: Path, candidates: list[str]) -> list[str]:
