@@ -86,11 +86,6 @@ def task_test_command(task: Task, test_cmd: str) -> str:
     return build_test_command(test_cmd, task_test_files(task))
 
 
-def run_tests(sandbox: Sandbox, command: str, *, timeout_s: float) -> TestRun:
-    """Run `command` between fresh markers; the evidence grading needs."""
-    return patch_and_test(sandbox, [], command, timeout_s=timeout_s)[1] or _not_run(command)
-
-
 PATCHING_BUDGET_S = 120.0  # added to the test deadline when patches go first
 
 
@@ -146,11 +141,6 @@ def _deadline(script: str, timeout_s: float, nonce: str) -> str:
         f"echo; echo '{_DEADLINE}{nonce}'; fi\n"
         'exit "$__rc"\n'
     )
-
-
-def _not_run(command: str) -> TestRun:
-    """A run whose command never started (the sandbox died first): graded as invalid."""
-    return TestRun(nonce=new_nonce(), output="", exit_code=-1, command=command)
 
 
 START_STATE_VERSION = "1"  # bump when prepare_start_state changes what it produces

@@ -306,13 +306,3 @@ def build_test_command(test_cmd: str, files: list[str]) -> str:
 def _django_module(path: str) -> str:
     path = path.removesuffix(".py").removeprefix("tests/")
     return path.replace("/", ".")
-
-
-def reset_files(sandbox: Sandbox, files: list[str], *, timeout_s: float = 120.0) -> None:
-    """Put `files` back as they are at HEAD (removing ones HEAD lacks), so a prediction
-    cannot pre-empt the test patch by editing the tests it is graded with."""
-    if not files:
-        return
-    result = sandbox.exec(_reset_script(files), timeout_s=timeout_s)
-    if result.exit_code != 0:
-        raise RuntimeError(f"resetting test files failed: {_tail(result.output)}")

@@ -11,7 +11,6 @@ from swelego_ray.patching import (
     files_in_patch,
     files_of_test_ids,
     patch_test_files,
-    reset_files,
 )
 
 # replaces line 10 of a.txt (lines "line 1" .. "line 20"), no index line
@@ -73,10 +72,11 @@ def test_empty_patch_is_a_no_op(bare_sandbox):
     assert apply_patch(sandbox, "  \n").ok
 
 
-def test_reset_files_restores_tests_and_removes_new_ones(bare_sandbox):
+def test_reset_restores_tests_and_removes_new_ones(bare_sandbox):
     sandbox, _ = bare_sandbox
     sandbox.exec("echo hacked > a.txt && mkdir -p t && echo new > t/test_new.py")
-    reset_files(sandbox, ["a.txt", "t/test_new.py"])
+    reset = PatchStep(name="test_patch", patch="", reset=["a.txt", "t/test_new.py"])
+    assert apply_patches(sandbox, [reset])[0].ok
     assert sandbox.read_file("a.txt").startswith("line 1\n")
     assert "test_new" not in sandbox.exec("ls -R").output
 
