@@ -20,7 +20,6 @@ Safety rules of `prune`:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -31,8 +30,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swelego_ray.envs.repos import try_file_lock
 from swelego_ray.sandbox._owner import owner_alive
-from swelego_ray.sandbox._states import StateStore, _disk_bytes, is_held, list_states
+from swelego_ray.sandbox._states import StateStore, disk_bytes, is_held, list_states
 from swelego_ray.sandbox._workspaces import remove_tree, sweep_stale
 
 KINDS = ("env", "checkout", "state", "workspace")
@@ -156,7 +156,7 @@ def _envs(cache_root: Path, live: list[str]) -> Iterator[CacheEntry]:
         if not ready.is_file():  # an interrupted build: the next build removes it too
             detail = f"incomplete build {detail}".strip()
         used = _mtime(ready) or _mtime(path)
-        size = _disk_bytes(path)
+        size = disk_bytes(path)
         yield CacheEntry("env", path.name, path, size, used, detail, _shared_busy(live))
 
 
@@ -168,7 +168,7 @@ def _checkouts(cache_root: Path, live: list[str]) -> Iterator[CacheEntry]:
                 continue
             name = f"{repo.name.replace('__', '/', 1)}@{path.name[:12]}"
             busy = _shared_busy(live)
-            yield CacheEntry("checkout", name, path, _disk_bytes(path), _mtime(path), "", busy)
+            yield CacheEntry("checkout", name, path, disk_bytes(path), _mtime(path), "", busy)
 
 
 def _states(cache_root: Path) -> Iterator[CacheEntry]:
@@ -183,7 +183,7 @@ def _workspaces(cache_root: Path) -> Iterator[CacheEntry]:
         if not path.is_dir():
             continue
         busy = "" if not owner_alive(path.name) else "owner process alive"
-        size = _disk_bytes(path)
+        size = disk_bytes(path)
         yield CacheEntry("workspace", path.name, path, size, _mtime(path), "", busy)
 
 
@@ -257,11 +257,11 @@ def _remove_unlocked(cache_root: Path, entry: CacheEntry) -> str:
     """Remove an env or checkout under its build lock (taken without waiting); a reason
     when it cannot be removed now."""
     # envs/.<key>.lock (builder.ensure), checkouts/<repo>/.<sha>.lock (cached_checkout)
-    with _try_lock(entry.path.parent / f".{entry.path.name}.lock") as locked:
+    with try_file_lock(entry.path.parent / f".{entry.path.name}.lock") as locked:
         if not locked:
             return "being built (lock held)"
-        if live_owners(cache_root):  # a sandbox process started meanwhile
-            return _shared_busy(live_owners(cache_root))
+        if live := live_owners(cache_root):  # a sandbox process started meanwhile
+            return _shared_busy(live)
         trash = entry.path.parent / f"{_TRASH}{entry.path.name}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(entry.path, trash)
@@ -269,22 +269,6 @@ def _remove_unlocked(cache_root: Path, entry: CacheEntry) -> str:
             return f"could not move it away: {exc.strerror}"
     remove_tree(trash)
     return ""
-
-
-@contextlib.contextmanager
-def _try_lock(path: Path) -> Iterator[bool]:
-    """The exclusive flock `repos.file_lock` takes, without waiting: yields whether held."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def prune_docker(

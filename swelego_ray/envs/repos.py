@@ -9,6 +9,7 @@ one such checkout per (repo, commit) under a cache root, safe across processes.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -223,11 +224,22 @@ def _finish_checkout(dest: Path) -> None:
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive advisory lock across processes (released when the holder dies)."""
+    with try_file_lock(path, wait=True):
+        yield
+
+
+@contextlib.contextmanager
+def try_file_lock(path: Path, *, wait: bool = False) -> Iterator[bool]:
+    """`file_lock`, without waiting unless `wait`: yields whether the lock is held."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

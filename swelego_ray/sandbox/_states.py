@@ -95,7 +95,7 @@ class StateStore:
         tmp = self.root / f"{_TMP}{owner_tag()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         _move(workspace, tmp / "layer")
-        size = _disk_bytes(tmp / "layer")
+        size = disk_bytes(tmp / "layer")
         (tmp / "note.txt").write_text(note)
         (tmp / "size").write_text(str(size))
         (tmp / "lock").touch()
@@ -184,7 +184,7 @@ def _size_of(path: Path) -> int:
     return 0
 
 
-def _disk_bytes(path: Path) -> int:
+def disk_bytes(path: Path) -> int:
     out = subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True)
     with contextlib.suppress(ValueError, IndexError):
         return int(out.stdout.split()[0])
