@@ -50,6 +50,7 @@ class InfraFailure(StrEnum):
     BUG_APPLY = "bug_apply_failed"  # a synthetic task's bug diff did not apply
     TIMEOUT = "timeout"  # the test command hit its deadline
     OOM = "oom"
+    DISK = "disk_limit"  # the sandbox reached Limits.disk_mb
     OUTPUT_TRUNCATED = "output_truncated"  # results cut by the output cap
     ITEM_TIMEOUT = "item_timeout"  # the host-side deadline of the whole item
     WORKER_CRASHED = "worker_crashed"
@@ -75,6 +76,7 @@ class TestRun(BaseModel):
     exit_code: int  # from the sandbox (the script exits with the test command's code)
     timed_out: bool = False
     oom: bool = False
+    disk_limit: bool = False
     truncated: bool = False
     duration_s: float = 0.0
     command: str = ""
@@ -120,6 +122,8 @@ def read_run(run: TestRun, parser: str) -> RunReading:
         return RunReading(valid=False, problem=InfraFailure.TIMEOUT, detail="deadline hit")
     if run.oom:
         return RunReading(valid=False, problem=InfraFailure.OOM, detail="memory limit hit")
+    if run.disk_limit:
+        return RunReading(valid=False, problem=InfraFailure.DISK, detail="disk limit hit")
     start, end = _start(run.nonce), _end(run.nonce)
     n_start, n_end = run.output.count(start), run.output.count(end)
     if n_start != 1 or n_end != 1:

@@ -119,6 +119,7 @@ def patch_and_test(
         exit_code=result.exit_code,
         timed_out=timed_out,
         oom=result.oom,
+        disk_limit=result.disk_limit,
         truncated=result.truncated,
         duration_s=time.monotonic() - start,
         command=command,
