@@ -1,8 +1,9 @@
-"""Run one process tree under a deadline, memory and pids limits, with a capped output."""
+"""Run one process tree under a deadline, memory, pids and disk limits, with a capped output."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import selectors
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from swelego_ray.sandbox._disk import DiskGuard
 from swelego_ray.sandbox._protocol import ExecResult, SandboxError
 
 _OOM_MARKERS = re.compile(
@@ -57,21 +59,27 @@ class OutputCap:
         )
 
 
-def limits_prefix(memory_mb: int | None, cgroup_procs: list[Path]) -> list[str]:
-    """An argv prefix that joins the given cgroups and sets RLIMIT_AS (when `memory_mb`),
-    then execs the rest. A shell, not a preexec_fn, so that Python can spawn with vfork
-    (~50 ms faster from a large parent process)."""
+def limits_prefix(
+    memory_mb: int | None, cgroup_procs: list[Path], *, fsize_mb: int | None = None
+) -> list[str]:
+    """An argv prefix that joins the given cgroups and sets RLIMIT_AS (when `memory_mb`)
+    and RLIMIT_FSIZE (when `fsize_mb`: no single file grows past it; writing past it fails
+    with EFBIG, or SIGXFSZ kills a process that does not ignore it), then execs the rest.
+    A shell, not a preexec_fn, so that Python can spawn with vfork (~50 ms faster from a
+    large parent process)."""
     fail = '{ echo "swelego: cannot apply limits"; exit 126; }'
     script = (
         f'for procs in $1; do echo $$ > "$procs" || {fail}; done; '
         f'if [ -n "$2" ]; then ulimit -v "$2" || {fail}; fi; '
-        'shift 2; exec "$@"'
+        f'if [ -n "$3" ]; then ulimit -f "$3" || {fail}; fi; '
+        'shift 3; exec "$@"'
     )
     if any(c.isspace() for p in cgroup_procs for c in str(p)):
         raise SandboxError(f"cgroup paths may not contain spaces: {cgroup_procs}")
     memory_kb = str(memory_mb * 1024) if memory_mb else ""
+    fsize_blocks = str(fsize_mb * 2048) if fsize_mb else ""  # POSIX sh: 512-byte blocks
     groups = " ".join(str(p) for p in cgroup_procs)
-    return ["/bin/sh", "-c", script, "sh", groups, memory_kb]
+    return ["/bin/sh", "-c", script, "sh", groups, memory_kb, fsize_blocks]
 
 
 def run_limited(
@@ -84,9 +92,14 @@ def run_limited(
     stdin: bytes | None = None,
     cwd: str | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
+    disk: DiskGuard | None = None,
 ) -> ExecResult:
-    """Run `argv` in its own session; at the deadline SIGKILL its whole process group."""
+    """Run `argv` in its own session; at the deadline SIGKILL its whole process group.
+    With `disk`, its trees are checked every `disk.interval_s` while the command runs and
+    once after it: reaching the limit kills the group and sets `disk_limit`."""
     started = time.monotonic()
+    if disk is not None:
+        disk.begin()
     try:
         proc = subprocess.Popen(
             argv,
@@ -106,17 +119,24 @@ def run_limited(
         threading.Thread(target=_feed, args=(proc, stdin), daemon=True).start()
     cap = OutputCap(output_bytes)
     deadline = started + timeout_s
-    timed_out = False
+    timed_out = disk_hit = False
+    next_check = started + disk.next_interval(0.0) if disk is not None else math.inf
     assert proc.stdout is not None
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 timed_out = True
                 kill_group(proc)
                 break
-            if not selector.select(timeout=min(remaining, 1.0)):
+            if disk is not None and now >= next_check:
+                if disk.check():
+                    disk_hit = True
+                    kill_group(proc)
+                    break
+                next_check = time.monotonic() + disk.next_interval(now - started)
+            if not selector.select(timeout=min(deadline, next_check, now + 1.0) - now):
                 continue
             chunk = os.read(proc.stdout.fileno(), 65536)
             if not chunk:
@@ -129,13 +149,17 @@ def run_limited(
         timed_out = True
         kill_group(proc)
         code = proc.wait()
-    output = cap.text()
+    killed = disk_hit
+    if disk is not None:  # final usage (once all is dead); catches a fast writer, too
+        disk_hit = disk.check() or killed
+    output = cap.text() + (disk.note(killed=killed) if disk is not None and disk_hit else "")
     oom = code != 0 and not timed_out and bool(_OOM_MARKERS.search(bytes(cap.head + cap.tail)))
     return ExecResult(
         exit_code=code if code >= 0 else 128 - code,
         output=output,
         timed_out=timed_out,
-        oom=oom,
+        oom=oom and not disk_hit,
+        disk_limit=disk_hit,
         truncated=cap.truncated,
         duration_s=round(time.monotonic() - started, 4),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 TESTBED = "/testbed"
 VENV = "/opt/swelego/venv"
@@ -27,6 +27,12 @@ class Limits(BaseModel):
     memory_mb: int = 4096  # address-space / cgroup memory limit per command
     output_bytes: int = 1_000_000  # output beyond this is cut (head and tail kept)
     pids: int = 512
+    disk_mb: int = Field(4096, gt=0)
+    """What the sandbox may write (its /testbed changes plus /tmp, together), MiB. Reaching
+    it kills the command (`ExecResult.disk_limit`); no single file grows past it. 4 GiB:
+    the same as the memory default, far above what a test run or an agent's edits write
+    (the sample suites write < 1 MiB; in-place builds of compiled extensions some hundred
+    MiB), while a node running N sandboxes keeps N x 4 GiB as its worst case."""
     cpus: float = 1.0  # docker backend; the local backend does not throttle CPU
     network: bool = False  # tests never get a network
 
@@ -40,6 +46,7 @@ class ExecResult(BaseModel):
     output: str  # stdout and stderr interleaved
     timed_out: bool = False
     oom: bool = False
+    disk_limit: bool = False  # killed (or a write refused) at Limits.disk_mb
     truncated: bool = False
     duration_s: float = 0.0
 

@@ -38,6 +38,7 @@ from swelego_ray.sandbox._bwrap import (
     overlay_supported,
 )
 from swelego_ray.sandbox._cgroups import SandboxCgroups, cgroup_root
+from swelego_ray.sandbox._disk import DiskGuard
 from swelego_ray.sandbox._exec import kill_group, limits_prefix, run_limited
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult, Limits, SandboxError
@@ -102,7 +103,9 @@ class LocalBackend:
             "namespaces, capabilities dropped, nested user namespaces disabled; network off "
             f"(private loopback only); read-only root; writable: {TESTBED} ({workspace}) and a "
             f"private /tmp; deadline kills the process tree; memory: {self.memory_mode}; pids: "
-            f"{self.pids_mode}; output capped (head and tail kept); CPU not throttled"
+            f"{self.pids_mode}; disk: writes to {TESTBED} and /tmp summed every 0.5 s while a "
+            "command runs (killed at Limits.disk_mb) + RLIMIT_FSIZE; output capped (head and "
+            "tail kept); CPU not throttled"
         )
 
     def prepare(self, env: Environment) -> None:
@@ -186,6 +189,17 @@ def _copy_tree(source: Path, target: Path) -> None:
         raise SandboxError(f"copying the testbed failed: {copy.stderr.strip()}")
 
 
+def _disk_guard(root: Path, mode: Literal["overlay", "copy"], disk_mb: int) -> DiskGuard:
+    """The writable trees of a sandbox under `root` against `disk_mb`: the overlay's upper
+    and work dirs (empty at start), or the copied testbed (its copy is the baseline), and
+    the private /tmp."""
+    if mode == "overlay":
+        return DiskGuard([root / "upper", root / "work", root / "tmp"], disk_mb)
+    guard = DiskGuard([root / "testbed", root / "tmp"], disk_mb)
+    guard.rebaseline()
+    return guard
+
+
 def _is_built_commit(commit: str, env: Environment, built: BuiltEnv) -> bool:
     """Whether `commit` names the commit the environment's testbed was built from."""
     return commit in (env.commit, built.head) or bool(built.commit.startswith(commit))
@@ -221,6 +235,7 @@ class LocalSandbox:
                 ws.remove_tree(root)
                 raise
         self._cgroups = SandboxCgroups(root.name, pids=limits.pids, memory_mb=limits.memory_mb)
+        self._disk = _disk_guard(root, mode, limits.disk_mb)
         if limits.network:
             logger.warning("sandbox %s runs WITH the host network (limits.network=True)", root)
 
@@ -248,6 +263,7 @@ class LocalSandbox:
             else:
                 _copy_tree(held.layer, workspace)
                 self.lowers = [held.layer]
+                self._disk.rebaseline()  # the kept state is set-up, not this sandbox's writes
 
     # -- running commands -------------------------------------------------------------
     def _argv(self, inner: list[str]) -> list[str]:
@@ -285,7 +301,9 @@ class LocalSandbox:
         cgroups = self._cgroups
         # RLIMIT_AS fails a too-large allocation at once (a clean MemoryError); the memory
         # cgroup, where available, also caps the sum over all the sandbox's processes.
-        prefix = limits_prefix(self.limits.memory_mb, cgroups.procs_files)
+        prefix = limits_prefix(
+            self.limits.memory_mb, cgroups.procs_files, fsize_mb=self.limits.disk_mb
+        )
         if not cgroups.has("pids"):
             # RLIMIT_NPROC set inside the sandbox counts only its own processes; set outside
             # it would count every process of the host user. Some kernels ignore it in user
@@ -303,6 +321,7 @@ class LocalSandbox:
                 output_bytes=output_bytes or self.limits.output_bytes,
                 stdin=stdin,
                 on_start=self._track,
+                disk=self._disk,
             )
             self._proc = None
             if cgroups.oom_kills() > oom_kills:  # the memory cgroup's OOM killer struck
