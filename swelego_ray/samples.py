@@ -13,10 +13,11 @@ import hashlib
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from swelego_ray.gitsafe import run_git
 
 logger = logging.getLogger(__name__)
 
@@ -162,8 +163,8 @@ def expected_head(name: str) -> str:
 
 
 def _git_env(spec: _CommitSpec | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env |= {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
+    """What gitsafe.git_env adds to: C locale, and the fixed identity and date of `spec`."""
+    env = {"LC_ALL": "C"}
     if spec is not None:
         when = f"{spec.timestamp} +0000"
         env |= {"GIT_AUTHOR_NAME": AUTHOR_NAME, "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL}
@@ -173,14 +174,8 @@ def _git_env(spec: _CommitSpec | None = None) -> dict[str, str]:
 
 
 def _git(repo: Path, *args: str, stdin: str = "", spec: _CommitSpec | None = None) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=_git_env(spec),
-        check=False,
-    )
+    # gitsafe: a directory at the samples path may hold anything (a stale or edited copy)
+    result = run_git(*args, cwd=repo, env=_git_env(spec), stdin=stdin)
     if result.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
     return result.stdout.strip()

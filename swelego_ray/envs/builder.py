@@ -1,8 +1,12 @@
 """Build one cached environment (testbed + virtualenv) per Environment.key.
 
-The build runs in bubblewrap with the network on (PyPI) and the two fixed in-sandbox paths
-bound writable: the environment's own copy of the checkout at TESTBED and its venv at VENV,
-so editable installs and script shebangs point where every sandbox will see them. Layout:
+The build runs in bubblewrap on the package-index network (a user-mode network stack that
+reaches PyPI but no service of the host, see sandbox._bwrap) with the allow-listed root
+every sandbox has, the interpreter's prefix and uv (at UV_IN_SANDBOX) read-only, and the
+two fixed in-sandbox paths bound writable: the environment's own copy of the checkout at
+TESTBED and its venv at VENV, so editable installs and script shebangs point where every
+sandbox will see them. uv and pip caches live in the build's own /tmp (removed with it):
+one build cannot change what another installs. Layout:
 
     CACHE/envs/<key>/testbed   the checkout after install (the lower layer of sandboxes)
     CACHE/envs/<key>/venv      the virtualenv, mounted read-only into sandboxes
@@ -12,6 +16,7 @@ so editable installs and script shebangs point where every sandbox will see them
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -21,11 +26,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
 from swelego_ray.envs._spec import EnvBuildError, Environment
-from swelego_ray.envs.interpreters import find_interpreter
+from swelego_ray.envs.interpreters import find_interpreter, interpreter_prefixes
 from swelego_ray.envs.repos import cached_checkout, default_cache_root, file_lock
 from swelego_ray.envs.resolution import (
     YANK_RETRIES,
@@ -35,13 +41,37 @@ from swelego_ray.envs.resolution import (
     uv_resolution_args,
     yanked_pins,
 )
-from swelego_ray.sandbox._bwrap import SANDBOX_PATH, Mount, bwrap_argv
+from swelego_ray.gitsafe import (
+    GitError,
+    UnsafeRepository,
+    append_excludes,
+    git_output,
+    reset_repo_config,
+)
+from swelego_ray.sandbox._bwrap import (
+    SANDBOX_PATH,
+    Mount,
+    SandboxToolMissing,
+    bwrap_argv,
+    prefix_mounts,
+)
 from swelego_ray.sandbox._exec import run_limited
-from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult
+from swelego_ray.sandbox._netns import MARKER as NETWORK_FAILED
+from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult, SandboxError
 
 logger = logging.getLogger(__name__)
 
 _SEED_PACKAGES = "'setuptools<81' wheel"
+UV_IN_SANDBOX = "/opt/swelego/bin/uv"  # the host's uv binary, bound read-only here
+# Per-build package caches, in the build's own /tmp (work/tmp, removed with the build).
+_CACHE_DIR = "/tmp/.cache"
+# Host settings naming a package index or a proxy: a loopback port among them is relayed
+# into the build (that port only; the host's other loopback services stay unreachable).
+_INDEX_VARS = re.compile(
+    r"^((PIP|UV)_(INDEX_URL|EXTRA_INDEX_URL|FIND_LINKS)|UV_(INDEX|DEFAULT_INDEX)|"
+    r"(HTTPS?|ALL)_PROXY)$",
+    re.IGNORECASE,
+)
 
 # Host settings a build needs to reach the package index (proxies, CA bundles, indexes).
 _PASSTHROUGH = re.compile(
@@ -78,12 +108,6 @@ class BuiltEnv(BaseModel):
         return self.root / "build.log"
 
 
-def default_package_cache() -> Path:
-    """$XDG_CACHE_HOME or ~/.cache: uv and pip keep their downloads in uv/ and pip/ there."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg) if xdg else Path.home() / ".cache"
-
-
 class EnvBuilder:
     """Builds environments into a cache root; `ensure` is idempotent and process-safe."""
 
@@ -92,12 +116,9 @@ class EnvBuilder:
         cache_root: Path | None = None,
         *,
         step_timeout_s: float = 1800.0,
-        package_cache: Path | None = None,
     ) -> None:
         self.cache_root = Path(cache_root) if cache_root else default_cache_root()
         self.step_timeout_s = step_timeout_s
-        # Downloads are shared with the host's uv/pip caches (warm, and never read by tests).
-        self.package_cache = Path(package_cache) if package_cache else default_package_cache()
 
     def entry(self, env: Environment) -> Path:
         return self.cache_root / "envs" / env.key
@@ -163,7 +184,8 @@ class EnvBuilder:
         """(name, command, pip fallback or None) in build order. Every `python -m pip
         install` of a step runs as `uv pip install` with the spec's resolution flags; the
         step as written is its fallback (and runs alone when it uses pip-only flags)."""
-        uv = shlex.quote(uv_bin())
+        uv_bin()  # EnvBuildError naming uv now, before any step, when it is missing
+        uv = UV_IN_SANDBOX
         py = f"{VENV}/bin/python"
         resolution = shlex.join(uv_resolution_args(env.spec))
         uv_install = f"{uv} pip install --python {py}" + (f" {resolution}" if resolution else "")
@@ -208,6 +230,13 @@ class EnvBuilder:
             log.write(f"\n## {name}: {command}\n{result.output}\n# exit {result.exit_code}\n")
             if result.exit_code == 0:
                 return
+            if _uv_did_not_run(result):  # not a resolution failure: never fall back to pip
+                kept = self._keep_log(env, work, log)
+                raise EnvBuildError(
+                    f"{env.repo}@{env.commit[:12]}: step {name}: uv ({uv_bin()}, bound at "
+                    f"{UV_IN_SANDBOX}) could not run in the build sandbox (exit "
+                    f"{result.exit_code}); log: {kept}\n{result.output[-2000:]}"
+                )
             if not env.spec.exclude_newer or attempt == YANK_RETRIES:
                 break
             added = add_pins(work / "tmp" / _YANKED_CONSTRAINTS, yanked_pins(result.output))
@@ -221,28 +250,41 @@ class EnvBuilder:
             log.write(f"# exit {result.exit_code}\n")
             if result.exit_code == 0:
                 return
-        log.flush()
-        kept = self.cache_root / "envs" / f"{env.key}.failed.log"
-        shutil.copyfile(work / "build.log", kept)
+        kept = self._keep_log(env, work, log)
         why = "timed out" if result.timed_out else f"exit {result.exit_code}"
         raise EnvBuildError(
             f"{env.repo}@{env.commit[:12]} (python {env.spec.python}): step {name} failed "
             f"({why}): {command}\nlog: {kept}\n{result.output[-3000:]}"
         )
 
+    def _keep_log(self, env: Environment, work: Path, log: io.TextIOBase) -> str:
+        """Keep the failed build's log beside the cache entry; where it went, or why not
+        (never an exception: the build's own error is the one to show)."""
+        kept = self.cache_root / "envs" / f"{env.key}.failed.log"
+        try:
+            log.flush()
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            if (work / "build.log").is_file():
+                shutil.copyfile(work / "build.log", kept)
+            elif isinstance(log, io.StringIO):
+                kept.write_text(log.getvalue())
+            else:
+                return "(no build log was written)"
+        except OSError as err:
+            return f"(not kept: {err})"
+        return str(kept)
+
     def _run(self, env: Environment, work: Path, command: str) -> ExecResult:
         host_env = {k: v for k, v in os.environ.items() if _PASSTHROUGH.match(k)}
-        caches = [self.package_cache / "uv", self.package_cache / "pip"]
-        for cache in caches:
-            cache.mkdir(parents=True, exist_ok=True)
         build_env = {
             **host_env,
             "PATH": SANDBOX_PATH,
             "VIRTUAL_ENV": VENV,
             "HOME": "/tmp",
             "LANG": "C.UTF-8",
-            "UV_CACHE_DIR": str(caches[0]),
-            "PIP_CACHE_DIR": str(caches[1]),
+            "XDG_CACHE_HOME": _CACHE_DIR,
+            "UV_CACHE_DIR": f"{_CACHE_DIR}/uv",
+            "PIP_CACHE_DIR": f"{_CACHE_DIR}/pip",
             "UV_PYTHON_DOWNLOADS": "never",
             "UV_LINK_MODE": "copy",
             **env.spec.env_vars,
@@ -250,40 +292,54 @@ class EnvBuilder:
         if (work / "tmp" / _YANKED_CONSTRAINTS).exists():
             in_sandbox = f"/tmp/{_YANKED_CONSTRAINTS}"
             build_env |= {"UV_CONSTRAINT": in_sandbox, "PIP_CONSTRAINT": in_sandbox}
+        interpreter = find_interpreter(env.spec.python)
         mounts = [
             Mount(work / "testbed", TESTBED, writable=True),
             Mount(work / "venv", VENV, writable=True),
-            *(Mount(cache, str(cache), writable=True) for cache in caches),
+            Mount(Path(uv_bin()), UV_IN_SANDBOX),
+            *prefix_mounts(interpreter_prefixes(interpreter)),
         ]
-        argv = [*bwrap_argv(mounts, network=True, tmp=work / "tmp"), "bash", "-c", command]
-        return run_limited(
-            argv, env=build_env, timeout_s=self.step_timeout_s, output_bytes=2_000_000
+        try:
+            prefix = bwrap_argv(
+                mounts, network=True, tmp=work / "tmp", forward_ports=loopback_ports(host_env)
+            )
+        except SandboxToolMissing as err:
+            raise EnvBuildError(f"{env.repo}@{env.commit[:12]}: {err}") from err
+        except SandboxError as err:
+            raise EnvBuildError(f"{env.repo}@{env.commit[:12]}: build sandbox: {err}") from err
+        result = run_limited(
+            [*prefix, "bash", "-c", command],
+            env=build_env,
+            timeout_s=self.step_timeout_s,
+            output_bytes=2_000_000,
         )
+        if result.exit_code == 125 and result.output.startswith(NETWORK_FAILED):
+            raise EnvBuildError(f"{env.repo}@{env.commit[:12]}: {result.output.strip()}")
+        return result
 
     @staticmethod
     def _settle_testbed(testbed: Path) -> str:
         """Commit tracked edits made by the build (as SWE-bench does) and hide its untracked
-        artifacts (egg-info, build/) from git, so a fresh sandbox has an empty diff."""
+        artifacts (egg-info, build/) from git, so a fresh sandbox has an empty diff.
 
-        def git(*args: str) -> str:
-            return subprocess.run(
-                ["git", "-c", "core.hooksPath=/dev/null", *args],
-                cwd=testbed,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-
-        if git("status", "--porcelain", "--untracked-files=no").strip():
-            git("commit", "-q", "-a", "-m", "swelego: environment setup")
-        untracked = git("ls-files", "--others", "--exclude-standard", "--directory").splitlines()
-        if untracked:
-            exclude = testbed / ".git" / "info" / "exclude"
-            exclude.parent.mkdir(parents=True, exist_ok=True)
-            with open(exclude, "a") as handle:
-                handle.write("# build artifacts of the environment\n")
-                handle.writelines(f"/{path}\n" for path in untracked)
-        return git("rev-parse", "HEAD").strip()
+        The build ran untrusted code with the testbed writable: before git runs here (on
+        the host) its .git is checked and its config reset (gitsafe), and git runs with
+        the safe options, so nothing the build wrote into .git runs on the host."""
+        try:
+            reset_repo_config(testbed)
+            status = ("status", "--porcelain", "--untracked-files=no", "--ignore-submodules=all")
+            if git_output(*status, cwd=testbed).strip():
+                message = "swelego: environment setup"
+                git_output("commit", "-q", "-a", "--no-verify", "-m", message, cwd=testbed)
+            others = ("ls-files", "-z", "--others", "--exclude-standard", "--directory")
+            untracked = git_output(*others, cwd=testbed).split("\0")
+            if any(untracked):
+                append_excludes(testbed, "build artifacts of the environment", untracked)
+            return git_output("rev-parse", "HEAD", cwd=testbed).strip()
+        except (UnsafeRepository, GitError, OSError) as exc:
+            raise EnvBuildError(
+                f"the build left the testbed's git repository unusable, refused: {exc}"
+            ) from exc
 
 
 def _with_uv(command: str, uv_install: str) -> str | None:
@@ -295,3 +351,29 @@ def _with_uv(command: str, uv_install: str) -> str | None:
     for start, end, _ in reversed(spans):
         command = command[:start] + uv_install + command[end:]
     return command
+
+
+def _uv_did_not_run(result: ExecResult) -> bool:
+    """Whether a step failed because uv itself could not be executed (missing, not
+    executable): exit 126/127 with the shell naming uv's in-sandbox path."""
+    return result.exit_code in (126, 127) and f"{UV_IN_SANDBOX}:" in result.output
+
+
+def loopback_ports(host_env: dict[str, str]) -> list[int]:
+    """Loopback ports of the package indexes and proxies the host configured (PIP_*/UV_*
+    index and find-links settings, *_PROXY): a build may reach those, and only those."""
+    ports: set[int] = set()
+    for key, value in host_env.items():
+        if not _INDEX_VARS.match(key):
+            continue
+        for item in value.replace(",", " ").split():
+            url = urlsplit(item.partition("=")[2] if "=" in item.split("://")[0] else item)
+            if url.hostname not in ("127.0.0.1", "localhost"):
+                continue
+            try:
+                port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+            except ValueError:
+                continue
+            if port:
+                ports.add(port)
+    return sorted(ports)

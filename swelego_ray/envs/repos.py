@@ -15,13 +15,13 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from swelego_ray.envs._spec import EnvBuildError
+from swelego_ray.gitsafe import GitError, reset_repo_config, run_git
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ BRANCH = "main"
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _URL_RE = re.compile(r"^([a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
 # A fixed identity and clock make the snapshot commit of a plain directory reproducible.
+# Every git here runs through swelego_ray.gitsafe: sources are untrusted repositories.
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "swelego",
     "GIT_AUTHOR_EMAIL": "swelego@localhost",
@@ -36,10 +37,9 @@ _GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "swelego@localhost",
     "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
     "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
-    "GIT_TERMINAL_PROMPT": "0",
 }
+_FETCH_TIMEOUT_S = 3600.0  # a large repository over the network
 RUN_CACHES = ("__pycache__/", "*.py[co]", ".pytest_cache/", ".hypothesis/", ".mypy_cache/")
-_GIT_OPTS = ["-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
 
 
 class RepoSourceError(EnvBuildError):
@@ -76,13 +76,10 @@ def resolve_source(repo: str, repos_dir: Path | str | None, explicit: str | None
 
 
 def _git(*args: str, cwd: Path | str | None = None, check: bool = True) -> str:
-    proc = subprocess.run(
-        ["git", *_GIT_OPTS, *args],
-        cwd=cwd,
-        env={**os.environ, **_GIT_ENV},
-        capture_output=True,
-        text=True,
-    )
+    try:
+        proc = run_git(*args, cwd=cwd, env=_GIT_ENV)
+    except GitError as exc:  # timed out
+        raise RepoSourceError(str(exc)) from exc
     if check and proc.returncode != 0:
         raise RepoSourceError(f"git {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
     return proc.stdout.strip()
@@ -112,11 +109,7 @@ def resolve_commit(source: str, commit: str) -> str:
         raise RepoSourceError(f"source {source!r} is not a directory or git URL")
     if not _is_git_dir(path):
         raise RepoSourceError(f"source {source!r} is a plain directory, not a git repository")
-    proc = subprocess.run(
-        ["git", "-C", str(path), "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", cwd=path)
     if proc.returncode != 0 or not proc.stdout.strip():
         raise RepoSourceError(f"{source}: unknown commit {commit!r}")
     return proc.stdout.strip()
@@ -177,13 +170,11 @@ def materialize(source: str, commit: str, dest: Path | str) -> str:
 
     sha = resolve_commit(source, commit)
     _git("init", "-q", "--initial-branch", BRANCH, str(dest))
-    proc = subprocess.run(
-        ["git", *_GIT_OPTS, "fetch", "-q", "--no-tags", "--no-write-fetch-head", source, sha],
-        cwd=dest,
-        env={**os.environ, **_GIT_ENV},
-        capture_output=True,
-        text=True,
-    )
+    fetch = ("fetch", "-q", "--no-tags", "--no-write-fetch-head", source, sha)
+    try:
+        proc = run_git(*fetch, cwd=dest, env=_GIT_ENV, timeout_s=_FETCH_TIMEOUT_S)
+    except GitError as exc:
+        raise RepoSourceError(f"{source}: cannot fetch commit {sha}: {exc}") from exc
     if proc.returncode != 0:
         raise RepoSourceError(f"{source}: cannot fetch commit {sha}: {proc.stderr.strip()[-2000:]}")
     _git("update-ref", "-m", f"swelego: checkout {sha}", f"refs/heads/{BRANCH}", sha, cwd=dest)
@@ -207,10 +198,9 @@ def _snapshot_plain_dir(src: Path, commit: str, dest: Path) -> str:
 
 
 def _finish_checkout(dest: Path) -> None:
-    """Local identity for commits made later; a reflog with only the checkout in it; test
-    run caches ignored by git."""
-    _git("config", "user.name", "swelego", cwd=dest)
-    _git("config", "user.email", "swelego@localhost", cwd=dest)
+    """gitsafe's fixed config (with a local identity for commits made later); a reflog
+    with only the checkout in it; test run caches ignored by git."""
+    reset_repo_config(dest)
     _git("reflog", "expire", "--expire=now", "--all", cwd=dest)
     for leftover in ("FETCH_HEAD", "ORIG_HEAD"):
         (dest / ".git" / leftover).unlink(missing_ok=True)
