@@ -82,3 +82,47 @@ def available_versions() -> list[str]:
             continue
         present.append(version)
     return present
+
+
+def _with_real(path: Path) -> tuple[Path, ...]:
+    real = Path(os.path.realpath(path))
+    return (path,) if real == path else (path, real)
+
+
+@cache
+def interpreter_prefixes(interpreter: Path) -> tuple[Path, ...]:
+    """The installation prefix of `interpreter` (its `sys.base_prefix`, and that path with
+    symlinks resolved when it differs): what a sandbox binds so that the interpreter and
+    venvs made from it run there."""
+    try:
+        out = subprocess.run(
+            [str(interpreter), "-c", "import sys; print(sys.base_prefix)"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise EnvBuildError(f"cannot run the interpreter {interpreter}: {err}") from err
+    prefix = out.stdout.strip()
+    if out.returncode != 0 or not prefix.startswith("/"):
+        raise EnvBuildError(
+            f"the interpreter {interpreter} did not report its prefix: {out.stderr[-500:]}"
+        )
+    return _with_real(Path(prefix))
+
+
+@cache
+def venv_prefixes(venv: Path) -> tuple[Path, ...]:
+    """The prefix of the interpreter `venv` was made from, from its pyvenv.cfg `home`
+    (`<prefix>/bin`), with symlinks resolved too when they differ."""
+    cfg = venv / "pyvenv.cfg"
+    try:
+        lines = cfg.read_text().splitlines()
+    except OSError as err:
+        raise EnvBuildError(f"{venv} is not a virtualenv: cannot read {cfg}: {err}") from err
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "home" and value.strip().startswith("/"):
+            home = Path(value.strip())
+            return _with_real(home.parent if home.name == "bin" else home)
+    raise EnvBuildError(f"{cfg} names no absolute `home` (the interpreter's bin directory)")

@@ -36,6 +36,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,15 +60,21 @@ _YANKED = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:==|<=)([0-9][^\s,]*) was
 
 
 def uv_bin() -> str:
+    """The host path of the uv binary (symlinks resolved: build sandboxes bind it at a
+    fixed path, see envs.builder). EnvBuildError names uv when it is missing."""
     try:
         import uv
 
-        return uv.find_uv_bin()
+        found: str | None = uv.find_uv_bin()
     except (ImportError, FileNotFoundError):
         found = shutil.which("uv")
-        if found is None:
-            raise EnvBuildError("uv is not installed (pip install uv)") from None
-        return found
+    if found is None or not os.access(found, os.X_OK):
+        raise EnvBuildError(
+            "uv is required to build environments and was not found (in the `uv` package or "
+            "on PATH); install it: `pip install uv` in the project's venv, or run "
+            "scripts/setup.sh"
+        )
+    return os.path.realpath(found)
 
 
 def _utc(value: str, what: str) -> datetime:
@@ -166,12 +173,26 @@ def add_pins(path: Path, pins: dict[str, str]) -> dict[str, str]:
     return added
 
 
+# Runs a command with an environment: (argv, env) -> its result (stdout and stderr apart).
+Runner = Callable[[list[str], dict[str, str]], "subprocess.CompletedProcess[str]"]
+
+
+def run_here(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, env=env)
+
+
 def resolve_pins(
-    spec: EnvSpec, interpreter: Path, requirements: list[str], workdir: Path
+    spec: EnvSpec,
+    interpreter: Path,
+    requirements: list[str],
+    workdir: Path,
+    run: Runner = run_here,
 ) -> list[str]:
     """`NAME==VERSION` for everything `requirements` (requirement strings, `-r` / `-c FILE`) need
     on `interpreter`, resolved by `uv pip compile` under the spec's rule, yanked versions
-    accepted as above. For hosts that download what an offline build installs."""
+    accepted as above. For hosts that download what an offline build installs: resolving
+    may build sdists (their setup code runs), so such callers pass a `run` that runs uv in
+    a build sandbox where `workdir`, `interpreter` and the files named are visible."""
     workdir.mkdir(parents=True, exist_ok=True)
     wanted = workdir / "requirements.in"
     lines, tokens = [], iter(requirements)
@@ -187,7 +208,7 @@ def resolve_pins(
     for attempt in range(YANK_RETRIES + 1):
         if constraints.exists():
             env["UV_CONSTRAINT"] = str(constraints)
-        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        proc = run(command, env)
         if proc.returncode == 0:
             return [line for line in proc.stdout.splitlines() if re.match(r"^[\w.-]+==", line)]
         retry = spec.exclude_newer and attempt < YANK_RETRIES

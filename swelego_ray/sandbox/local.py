@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from swelego_ray.envs._spec import Environment
 from swelego_ray.envs.builder import BuiltEnv, EnvBuilder
+from swelego_ray.envs.interpreters import venv_prefixes
 from swelego_ray.envs.repos import cached_checkout, default_cache_root
 from swelego_ray.sandbox import _workspaces as ws
 from swelego_ray.sandbox._backend import StartState
@@ -36,6 +37,7 @@ from swelego_ray.sandbox._bwrap import (
     bwrap_version,
     overlay_argv,
     overlay_supported,
+    prefix_mounts,
 )
 from swelego_ray.sandbox._cgroups import SandboxCgroups, cgroup_root
 from swelego_ray.sandbox._disk import DiskGuard
@@ -269,6 +271,7 @@ class LocalSandbox:
     def _argv(self, inner: list[str]) -> list[str]:
         testbed = self.root / ("merged" if self.mode == "overlay" else "testbed")
         mounts = [Mount(testbed, TESTBED, writable=True), Mount(self.venv, VENV)]
+        mounts += prefix_mounts(venv_prefixes(self.venv))  # where the venv's python lives
         argv = bwrap_argv(mounts, network=self.limits.network, tmp=self.root / "tmp") + inner
         if self.mode == "overlay":
             work = self.root / "work"

@@ -136,7 +136,7 @@ def test_builder_install_step(only_local_index, tmp_path, cutoff, expected):
     """The builder's own step runner (sandboxed uv, yank retry), on a venv made here."""
     spec = EnvSpec(python=PYTHON, packages=["tinypkg", "oldonly"], exclude_newer=cutoff)
     env = Environment(repo="o/r", commit="a" * 40, source=str(tmp_path), spec=spec)
-    builder = EnvBuilder(tmp_path / "cache", package_cache=tmp_path / "pkg-cache")
+    builder = EnvBuilder(tmp_path / "cache")  # its package caches are per build
     work = tmp_path / "work"
     for part in ("testbed", "tmp"):
         (work / part).mkdir(parents=True)
