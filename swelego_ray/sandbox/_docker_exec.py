@@ -11,6 +11,9 @@ The wrapper ends the stream with a trailer (exit code, cgroup oom_kill counter b
 after) behind a random marker; it is written last, after every other process is dead, so
 no output can pose as it.
 
+Disk: the wrapper sets RLIMIT_FSIZE (no single file past Limits.disk_mb) and a
+DiskWatchdog measures the container's writes while the command runs (see docker.py).
+
 Standard input is the exec's attached stdin when the caller gives bytes (StdinFeeder
 writes them from a thread while the output is read, then half-closes the socket: the
 command sees end of file), else /dev/null.
@@ -27,11 +30,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from swelego_ray.sandbox._disk import DiskGuard
 from swelego_ray.sandbox._exec import OutputCap
 
 WRAPPER = r"""
 exec 2>/dev/null  # the command's stderr goes to stdout; silence job-control notes
-if [ "$4" = stdin ]; then exec 3<&0; else exec 3</dev/null; fi  # `&` alone gives /dev/null
+if [ "$5" = stdin ]; then exec 3<&0; else exec 3</dev/null; fi  # `&` alone gives /dev/null
+if [ -n "$4" ]; then ulimit -f "$4" || exit 126; fi  # RLIMIT_FSIZE (KiB), soft and hard
 oom() { sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory/memory.oom_control \
   /sys/fs/cgroup/memory.events 2>/dev/null | head -n1; }
 before=$(oom)
@@ -59,13 +64,17 @@ class Trailer:
         return self.oom_after > self.oom_before
 
 
-def wrapper_argv(command: str, timeout_s: float, *, stdin: bool = False) -> tuple[list[str], str]:
+def wrapper_argv(
+    command: str, timeout_s: float, *, stdin: bool = False, fsize_mb: int | None = None
+) -> tuple[list[str], str]:
     """(argv for `docker exec`, the random marker its trailer starts with); with `stdin`
-    the command reads the exec's attached stdin, else /dev/null."""
+    the command reads the exec's attached stdin, else /dev/null; with `fsize_mb` no file
+    it writes grows past that (EFBIG, or SIGXFSZ)."""
     marker = f"__swelego_end_{uuid.uuid4().hex}"
     mode = "stdin" if stdin else "null"
-    argv = ["bash", "-c", WRAPPER, "swelego-exec", f"{timeout_s:.3f}", command, marker, mode]
-    return argv, marker
+    fsize = str(fsize_mb * 1024) if fsize_mb else ""  # bash's ulimit -f counts KiB
+    argv = ["bash", "-c", WRAPPER, "swelego-exec", f"{timeout_s:.3f}", command, marker, fsize]
+    return [*argv, mode], marker
 
 
 def read_capped(
@@ -121,6 +130,35 @@ class Watchdog:
     def stop(self) -> None:
         self._done.set()
         self._thread.join(timeout=60)
+
+
+class DiskWatchdog:
+    """Checks `guard` from a thread while an exec runs (after 0.05 s, then at doubling
+    intervals up to `guard.interval_s`), calling `kill` once when the command grew the
+    sandbox's writes to the limit. `stop` measures once more and says whether the limit
+    was hit (a command that wrote fast and ended between checks included)."""
+
+    def __init__(self, guard: DiskGuard, kill: Callable[[], None]) -> None:
+        self.guard, self._kill = guard, kill
+        self.fired = False
+        guard.begin()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="swelego-disk")
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._done.wait(self.guard.next_interval(time.monotonic() - started)):
+            if self.guard.check():
+                self.fired = True
+                self._kill()
+                return
+
+    def stop(self) -> bool:
+        """End the checks; True when the limit was hit."""
+        self._done.set()
+        self._thread.join(timeout=60)
+        return self.guard.check() or self.fired
 
 
 class StdinFeeder:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import posixpath
 import shlex
 import tarfile
@@ -39,7 +40,15 @@ from swelego_ray.envs.repos import cached_checkout, default_cache_root
 from swelego_ray.sandbox import _docker_engine as engine
 from swelego_ray.sandbox import _docker_states as states
 from swelego_ray.sandbox._backend import StartState
-from swelego_ray.sandbox._docker_exec import StdinFeeder, Watchdog, read_capped, wrapper_argv
+from swelego_ray.sandbox._disk import DiskGuard
+from swelego_ray.sandbox._docker_exec import (
+    DiskWatchdog,
+    StdinFeeder,
+    Trailer,
+    Watchdog,
+    read_capped,
+    wrapper_argv,
+)
 from swelego_ray.sandbox._exec import OutputCap
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, ExecResult, Limits, SandboxError
@@ -196,20 +205,62 @@ class DockerBackend:
         except docker.errors.DockerException as exc:
             raise SandboxError(f"cannot start a container of {image} ({env.key}): {exc}") from exc
         engine.track(container.id, self.client)
-        return DockerSandbox(self.client, container, limits, base, cfg.kill_grace_s)
+        try:
+            disk = _disk_guard(self.client, container, limits.disk_mb)
+        except Exception:
+            with contextlib.suppress(Exception):
+                container.remove(force=True, v=True)
+            raise
+        return DockerSandbox(self.client, container, limits, base, cfg.kill_grace_s, disk)
 
     def _checked_out(self, tag: str) -> str | None:
         return self.client.images.get(tag).labels.get(LABEL_HEAD)
+
+
+def _disk_guard(client: Any, container: Any, disk_mb: int) -> DiskGuard:
+    """What a container has written, against `disk_mb`: its upper layer (and, read-only,
+    its TESTBED volume) walked from the host when the engine runs here (podman, or a
+    local Docker), else the engine's own count (`SizeRw`: the upper layer only, slower
+    to ask, checked every 2 s). What the container holds at start is the baseline."""
+    container.reload()
+    attrs = container.attrs
+    upper = (attrs.get("GraphDriver") or {}).get("Data", {}).get("UpperDir")
+    volumes = [m.get("Source") for m in attrs.get("Mounts") or [] if m.get("Type") == "volume"]
+    roots = [Path(p) for p in (upper, *volumes) if p]
+    if upper and all(r.is_dir() and os.access(r, os.R_OK | os.X_OK) for r in roots):
+        guard = DiskGuard(roots, disk_mb)
+    else:
+        guard = DiskGuard([], disk_mb, interval_s=2.0, measure=lambda: _size_rw(client, container))
+    guard.rebaseline()
+    return guard
+
+
+def _size_rw(client: Any, container: Any) -> int:
+    """The engine's count of the bytes in a container's writable layer (0 when the engine
+    does not answer: a failing count never fails the command)."""
+    api = client.api
+    url = api._url("/containers/{0}/json", container.id)
+    try:
+        return int(api._result(api._get(url, params={"size": 1}), True).get("SizeRw") or 0)
+    except Exception as exc:
+        logger.warning("cannot read the size of container %s: %s", container.short_id, exc)
+        return 0
 
 
 class DockerSandbox:
     """One running container (see the module docstring)."""
 
     def __init__(
-        self, client: Any, container: Any, limits: Limits, base: str, grace_s: float
+        self,
+        client: Any,
+        container: Any,
+        limits: Limits,
+        base: str,
+        grace_s: float,
+        disk: DiskGuard,
     ) -> None:
         self.client, self.container, self.limits = client, container, limits
-        self.base, self.grace_s = base, grace_s
+        self.base, self.grace_s, self.disk = base, grace_s, disk
         self._lock = threading.Lock()
         self._closed = False
 
@@ -236,7 +287,9 @@ class DockerSandbox:
         import docker
         from docker.utils.socket import frames_iter
 
-        argv, marker = wrapper_argv(command, timeout_s, stdin=stdin is not None)
+        argv, marker = wrapper_argv(
+            command, timeout_s, stdin=stdin is not None, fsize_mb=self.limits.disk_mb
+        )
         api = self.client.api
         with self._lock:
             if self._closed:
@@ -256,6 +309,7 @@ class DockerSandbox:
             api._disable_socket_timeout(sock)  # the watchdog, not the socket, ends long runs
             feeder = StdinFeeder(sock, stdin) if stdin is not None else None
             dog = Watchdog(timeout_s + self.grace_s, self.grace_s, self._overran, self._restart)
+            disk = DiskWatchdog(self.disk, self._over_disk)
             try:
                 frames = (data for _stream, data in frames_iter(sock, tty=False))
                 cap, trailer = read_capped(frames, marker, output_bytes)
@@ -265,14 +319,33 @@ class DockerSandbox:
                     raise SandboxError(f"exec stream of {self.container.short_id}: {exc}") from exc
             finally:
                 dog.stop()
+                disk_hit = disk.stop()
                 if feeder is not None:
                     feeder.stop()
                 with contextlib.suppress(Exception):
                     sock.close()
             duration = time.monotonic() - started
-        if trailer is None:
-            return self._without_trailer(exec_id, cap, dog.fired, duration)
-        timed_out = dog.fired or (trailer.exit_code == 137 and duration >= timeout_s - 0.05)
+        result = self._result(exec_id, cap, trailer, dog.fired, duration, timeout_s)
+        if not disk_hit:
+            return result
+        note = self.disk.note(killed=disk.fired)
+        return result.model_copy(
+            update={"disk_limit": True, "oom": False, "output": result.output + note}
+        )
+
+    def _result(
+        self,
+        exec_id: str,
+        cap: OutputCap | None,
+        trailer: Trailer | None,
+        fired: bool,
+        duration: float,
+        timeout_s: float,
+    ) -> ExecResult:
+        """The ExecResult of an exec, from its trailer (or without one)."""
+        if trailer is None or cap is None:
+            return self._without_trailer(exec_id, cap, fired, duration)
+        timed_out = fired or (trailer.exit_code == 137 and duration >= timeout_s - 0.05)
         oom = (
             trailer.exit_code == 137
             and not timed_out
@@ -314,6 +387,10 @@ class DockerSandbox:
         """SIGKILL every process but PID 1 (bash's builtin: slim images have no procps)."""
         with contextlib.suppress(Exception):
             self.container.exec_run(["bash", "-c", "kill -KILL -1"])
+
+    def _over_disk(self) -> None:
+        logger.warning("sandbox %s: disk limit reached; killing", self.container.short_id)
+        self._kill_all()
 
     def _overran(self) -> None:
         logger.warning("sandbox %s: exec overran its deadline; killing", self.container.short_id)
@@ -369,6 +446,7 @@ class DockerSandbox:
         if not self.container.put_archive(TESTBED, buf.getvalue()):
             raise SandboxError(f"copying {checkout} into the sandbox failed")
         self.base = checkout.name if len(checkout.name) == 40 else "HEAD"
+        self.disk.rebaseline()  # the checkout is set-up, not the sandbox's writes
 
     def diff(self, base: str | None = None) -> str:
         """Changes since the start commit (or `base`), staged with `git add -A`, binary

@@ -14,8 +14,9 @@ def _stream(payload: bytes, size: int) -> list[bytes]:
 
 def test_trailer_is_split_from_the_output_whatever_the_chunking():
     argv, marker = wrapper_argv("echo hi", 5)
-    assert argv[-2] == marker and argv[-3] == "echo hi" and argv[-4] == "5.000"
+    assert argv[-3] == marker and argv[-4] == "echo hi" and argv[-5] == "5.000"
     assert argv[-1] == "null" and wrapper_argv("cat", 5, stdin=True)[0][-1] == "stdin"
+    assert argv[-2] == "" and wrapper_argv("x", 5, fsize_mb=2)[0][-2] == "2048"  # KiB
     payload = b"line 1\nline 2\n" + f"\n{marker} 3 0 1\n".encode()
     for size in (1, 7, 64, 10_000):
         cap, trailer = read_capped(_stream(payload, size), marker, 1000)
