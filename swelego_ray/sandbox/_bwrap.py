@@ -255,6 +255,7 @@ def bwrap_argv(
     args += ["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--chdir", TESTBED]
     if not network:
         return [*args, "--"]
+    args.append("--share-net")  # the namespace _netns.py made and configured
     forwards = [part for port in forward_ports for part in ("--forward", str(int(port)))]
     return [*_netns_prefix(), *forwards, "--", *args, "--"]
 

@@ -4,14 +4,21 @@
         -- BWRAP ARGS...
 
 Standard library only and run as a script (no package imports: it starts in ~20 ms). Steps:
-bwrap starts with `--info-fd` (we read its child pid) and `--block-fd` (the command waits);
-slirp4netns gives the namespace `tap0` with `--disable-host-loopback` (10.0.2.2 does not
-reach the host's 127.0.0.1); blackhole routes are added to every local address of the host
-(where services bound to 0.0.0.0 listen) and to link-local 169.254.0.0/16 (cloud metadata);
-the sandbox has no capabilities, so it cannot remove them. Each `--forward PORT` (a package
-index the host configured on its loopback) gets a relay from the sandbox's 127.0.0.1:PORT
-to the host's 127.0.0.1:PORT, that port only. Then the command is released; when it ends,
-slirp4netns ends (its exit fd closes with us, also if we are killed).
+a child of ours enters a new network namespace and waits; slirp4netns gives that namespace
+`tap0` with `--disable-host-loopback` (10.0.2.2 does not reach the host's 127.0.0.1);
+loopback comes up and blackhole routes are added to every local address of the host (where
+services bound to 0.0.0.0 listen) and to link-local 169.254.0.0/16 (cloud metadata). Each
+`--forward PORT` (a package index the host configured on its loopback) gets a relay from
+the namespace's 127.0.0.1:PORT to the host's 127.0.0.1:PORT, that port only. Only then
+does the child exec bwrap (given `--share-net`: it keeps that namespace). The namespace
+belongs to our user namespace, not the sandbox's, and the sandbox has no capabilities: it
+cannot change the routes. When the command ends, slirp4netns ends (its exit fd closes with
+us, also when we are killed).
+
+Why not bwrap's own network namespace (`--info-fd` for its pid, `--block-fd` to hold the
+command): bwrap brings up loopback in it while slirp4netns configures tap0, and one of the
+two netlink exchanges failed now and then (`bwrap: loopback: Failed RTM_NEWADDR`, ~1 in 8
+starts here). A namespace we make and configure before bwrap runs has no such race.
 
 Set-up failures print a line starting with MARKER and exit 125.
 """
@@ -21,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import os
 import select
 import signal
@@ -53,22 +59,6 @@ def host_addresses() -> list[str]:
             elif text == "/32 host LOCAL" and last and not last.startswith("127."):
                 found.add(last)
     return sorted(found)
-
-
-def _read_child_pid(fd: int) -> int:
-    data = b""
-    while True:
-        ready, _, _ = select.select([fd], [], [], READY_TIMEOUT_S)
-        if not ready:
-            raise SetupError("bwrap did not report its child pid")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise SetupError(f"bwrap exited before reporting its child pid: {data!r}")
-        data += chunk
-        try:
-            return int(json.loads(data)["child-pid"])
-        except ValueError:
-            continue
 
 
 def _start_slirp(slirp: str, pid: int, exit_r: int) -> subprocess.Popen:
@@ -169,37 +159,62 @@ def _relay(listener: socket.socket) -> None:
             threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 
 
+def _fork_in_new_netns(bwrap: list[str]) -> tuple[int, int]:
+    """A child in a new network namespace that execs `bwrap` once released: (pid, the fd
+    that releases it by a write)."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no threads exist yet, fork is safe
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(CLONE_NEWNET) != 0:
+                os.write(2, f"{MARKER} unshare: {os.strerror(ctypes.get_errno())}\n".encode())
+                os._exit(125)
+            os.write(ready_w, b"1")
+            if os.read(go_r, 1) == b"1":  # EOF: the parent died or gave up
+                os.execv(bwrap[0], bwrap)
+        finally:
+            os._exit(125)
+    os.close(ready_w)
+    os.close(go_r)
+    ready, _, _ = select.select([ready_r], [], [], READY_TIMEOUT_S)
+    ok = bool(ready) and os.read(ready_r, 1) == b"1"
+    os.close(ready_r)
+    if not ok:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise SetupError("could not create a network namespace")
+    return pid, go_w
+
+
 def run(args: argparse.Namespace, bwrap: list[str]) -> int:
-    info_r, info_w = os.pipe()
-    block_r, block_w = os.pipe()
     exit_r, exit_w = os.pipe()  # slirp4netns ends when exit_w closes (with this process)
-    argv = [bwrap[0], "--info-fd", str(info_w), "--block-fd", str(block_r), *bwrap[1:]]
-    proc = subprocess.Popen(argv, pass_fds=(info_w, block_r))
-    os.close(info_w)
-    os.close(block_r)
     slirp = None
     pid = 0
     try:
-        pid = _read_child_pid(info_r)
+        pid, go = _fork_in_new_netns(bwrap)
         slirp = _start_slirp(args.slirp, pid, exit_r)
         _add_routes(args.nsenter, args.ip, pid)
         for listener in _listeners(pid, args.forward):
             threading.Thread(target=_relay, args=(listener,), daemon=True).start()
     except (SetupError, OSError) as err:
-        if pid:  # the sandbox's init: its pid namespace (the blocked command) ends with it
+        if pid:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait()
+                os.waitpid(pid, 0)
         if slirp is not None:
             slirp.kill()
         print(f"{MARKER} {err}", flush=True)
         return 125
     finally:
         os.close(exit_r)
-    os.write(block_w, b"1")
-    os.close(block_w)
-    code = proc.wait()
+    os.write(go, b"1")
+    os.close(go)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
     os.close(exit_w)
     assert slirp is not None
     try:
