@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import re
 import shlex
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -35,7 +33,8 @@ from swelego_ray.envs._swebench_specs import REQUIREMENTS_DROP, requirements_ste
 from swelego_ray.envs.interpreters import find_interpreter
 from swelego_ray.envs.project_deps import local_target_extras, static_dependencies
 from swelego_ray.envs.repos import cached_checkout, file_lock
-from swelego_ray.envs.resolution import pip_install_args, resolve_pins, uv_resolution_args
+from swelego_ray.envs.resolution import pip_install_args
+from swelego_ray.envs.wheelhouse import wheelhouse
 from swelego_ray.sandbox._protocol import TESTBED, VENV
 from swelego_ray.storage import content_hash
 
@@ -54,7 +53,6 @@ _FIXED_GIT = (
     "-c core.hooksPath=/dev/null"
 )
 _BUILD_PACKAGES = ("pip", "setuptools", "wheel")  # what `pip install -e .` needs offline
-_DOWNLOADED = re.compile(r"^\s*(?:Saved|File was already downloaded) (.+)$", re.MULTILINE)
 
 
 class ImageConfig(BaseModel):
@@ -297,40 +295,13 @@ class ImageBuilder:
             self._run_build(ctx, tag, {"BASE_IMAGE": base, "PREFIX": str(prefix)}, {})
 
     def _wheels(self, spec: EnvSpec, checkout: Path) -> list[Path]:
-        """Host wheels for the build basics, the spec's packages and what its pip install
-        steps name (requirements files read from the checkout). Downloaded once per
-        (python, requirements, resolution rule) into a shared directory per Python version;
-        the list is kept beside them, so later builds reuse the same files without asking
-        the index. Under a cutoff, uv resolves first (the builder's rule, envs/resolution.py)
-        and pip downloads exactly those pins."""
-        wheels = self.cache_dir / "docker" / "wheels" / f"py{spec.python}"
-        wheels.mkdir(parents=True, exist_ok=True)
+        """Wheels for the build basics, the spec's packages and what its pip install steps
+        name (requirements files read from the checkout), downloaded in a build sandbox
+        (envs.wheelhouse: their setup code never runs on the host) once per list. Under a
+        cutoff, uv resolves first (the builder's rule, envs/resolution.py) and pip
+        downloads exactly those pins."""
         requirements = [*_BUILD_PACKAGES, *spec.packages, *_step_requirements(spec, checkout)]
-        rule = uv_resolution_args(spec)
-        listing = wheels / f"{content_hash(requirements, *rule)[:16]}.json"
-        with file_lock(wheels / ".lock"):
-            if listing.exists():
-                files = [wheels / name for name in json.loads(listing.read_text())]
-                if all(f.exists() for f in files):
-                    return files
-            interpreter = find_interpreter(spec.python)
-            download = [str(interpreter), "-m", "pip", "download", "--progress-bar", "off"]
-            if rule:
-                with tempfile.TemporaryDirectory() as tmp:
-                    pins = resolve_pins(spec, interpreter, requirements, Path(tmp))
-                requirements = ["--no-deps", *pins]
-            proc = subprocess.run(
-                [*download, "-d", str(wheels), *requirements],
-                capture_output=True,
-                text=True,
-            )
-            if proc.returncode != 0:
-                raise EnvBuildError(
-                    f"pip download for python {spec.python} failed: {proc.stderr[-3000:]}"
-                )
-            names = sorted({Path(n.strip()).name for n in _DOWNLOADED.findall(proc.stdout)})
-            listing.write_text(json.dumps(names))
-        return [wheels / name for name in names]
+        return wheelhouse(self.cache_dir, spec, checkout, requirements, self.config.build_timeout_s)
 
     def _build_env(self, env: Environment, tag: str) -> None:
         spec = env.spec
