@@ -161,10 +161,13 @@ def fan_out(
         k = key(item) if key and store else None
         if raw is not None and raw["ok"]:
             out = ItemOutput.model_validate(raw["output"])
-            if k is not None and store is not None:
-                for suffix, text in out.files.items():
-                    store.write_bytes(attachment_key(k, suffix), text.encode())
-                store.write_json(k, out.record)
+            try:
+                if k is not None and store is not None:
+                    _store_output(store, k, out)
+            except ValueError as exc:  # e.g. text no codec encodes: this item fails, not all
+                detail = "".join(traceback.format_exception(exc)[-4:])
+                raw = {**raw, "ok": False, "error": f"cannot store the result: {detail}"}
+                return finish(i, raw, None)
             results[i] = ItemResult(
                 item_id=item_id(item),
                 key=k,
@@ -198,6 +201,13 @@ def fan_out(
     return FanoutRun(
         results=[r for r in results if r is not None], funnel=funnel, items=list(items)
     )
+
+
+def _store_output(store: Store, key: str, out: ItemOutput) -> None:
+    """Write an item's files, then its record (its presence means the item is done)."""
+    for suffix, text in out.files.items():
+        store.write_bytes(attachment_key(key, suffix), text.encode())
+    store.write_json(key, out.record)
 
 
 _STARTED = "__swelego_item_started__"

@@ -26,6 +26,12 @@ _WORKERS = typer.Option(
 )
 _TEST_TIMEOUT = typer.Option("--test-timeout", help="Deadline of each test command, seconds.")
 _MEMORY = typer.Option("--memory-mb", help="Memory limit of each sandbox command, MiB.")
+_DISK = typer.Option(
+    "--disk-mb",
+    min=1,
+    help="What each sandbox may write (/testbed changes + /tmp), MiB; default 4096. A "
+    "command that reaches it is killed and the item reported as disk_limit.",
+)
 _CACHE = typer.Option("--cache-root", help="Environment / checkout cache ($SWELEGO_CACHE).")
 _RAY = typer.Option("--ray-address", help="Ray cluster to join (default: local on loopback).")
 _IN_PROCESS = typer.Option("--in-process", help="Run items one by one here (debugging).")
@@ -44,10 +50,10 @@ def _ids(values: list[str] | None) -> list[str] | None:
     return [part for value in values for part in value.split(",") if part.strip()]
 
 
-def _common(backend, cache_root, test_timeout, memory_mb) -> dict:
+def _common(backend, cache_root, test_timeout, memory_mb, disk_mb) -> dict:
     from swelego_ray.sandbox import Limits
 
-    limits = {"timeout_s": test_timeout, "memory_mb": memory_mb}
+    limits = {"timeout_s": test_timeout, "memory_mb": memory_mb, "disk_mb": disk_mb}
     return {
         "backend": backend.value,
         "backend_options": {"cache_root": str(cache_root)} if cache_root else {},
@@ -83,6 +89,7 @@ def evaluate(
     ] = 1800.0,
     test_timeout: Annotated[float | None, _TEST_TIMEOUT] = None,
     memory_mb: Annotated[int | None, _MEMORY] = None,
+    disk_mb: Annotated[int | None, _DISK] = None,
     instance_ids: Annotated[
         list[str] | None,
         typer.Option("--instance-ids", help="Only these ids (repeat or comma-separate)."),
@@ -101,6 +108,12 @@ def evaluate(
     Writes per-instance results and logs, OUT/report.json and OUT/report.md.
 
     Reruns reuse finished instances (keyed by every input, the patch included).
+
+    Refused before any work: an instance id that appears twice in the tasks file or in
+    the predictions file (all duplicates are listed; nothing is de-duplicated), and an
+    --out that is an existing file or cannot be written. A prediction whose text is not
+    valid Unicode (e.g. a lone surrogate) is that instance's error (patch_apply_failed);
+    every other instance is still graded.
 
     Examples:
 
@@ -135,7 +148,7 @@ def evaluate(
         ray_address=ray_address,
         in_process=in_process,
         progress=progress,
-        **_common(backend, cache_root, test_timeout, memory_mb),
+        **_common(backend, cache_root, test_timeout, memory_mb, disk_mb),
     )
     cfg = _config(EvaluateConfig, fields)
     try:
@@ -164,6 +177,7 @@ def validate(
     ] = 3600.0,
     test_timeout: Annotated[float | None, _TEST_TIMEOUT] = None,
     memory_mb: Annotated[int | None, _MEMORY] = None,
+    disk_mb: Annotated[int | None, _DISK] = None,
     force: Annotated[bool, typer.Option("--force", help="Ignore stored results.")] = False,
     cache_root: Annotated[Path | None, _CACHE] = None,
     ray_address: Annotated[str | None, _RAY] = None,
@@ -175,6 +189,10 @@ def validate(
     Flaky tests are dropped; candidates without FAIL_TO_PASS are dropped with a reason.
 
     Writes OUT/tasks.jsonl (kept), OUT/dropped.jsonl and OUT/validation.json.
+
+    Refused before any work: an instance id that appears twice among the candidates (all
+    duplicates are listed; nothing is de-duplicated), and an --out that is an existing
+    file or cannot be written.
 
     Example:
 
@@ -205,7 +223,7 @@ def validate(
         ray_address=ray_address,
         in_process=in_process,
         progress=progress,
-        **_common(backend, cache_root, test_timeout, memory_mb),
+        **_common(backend, cache_root, test_timeout, memory_mb, disk_mb),
     )
     cfg = _config(ValidateConfig, fields)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from swelego_ray.sandbox import Limits
-from swelego_ray.schema import Task
+from swelego_ray.schema import Task, duplicates, text_problem
 
 GOLD, EMPTY = "gold", "empty"
 
@@ -79,9 +79,21 @@ class Prediction(BaseModel):
     model_name_or_path: str = ""
     model_patch: str | None = ""
 
+    def text_problem(self) -> str | None:
+        """Which field holds text that is not valid Unicode (a lone surrogate, which JSON
+        can carry but no patch can apply), or None."""
+        return text_problem(self.model_dump())
+
+    @property
+    def display_name(self) -> str:
+        """model_name_or_path, with anything that is not valid Unicode replaced."""
+        return self.model_name_or_path.encode("utf-8", "replace").decode()
+
 
 def load_predictions(source: str, tasks: list[Task]) -> dict[str, Prediction]:
-    """Predictions by instance id; every id must name a task."""
+    """Predictions by instance id; every id must name a task and appear once (a file with
+    duplicates is refused, listing them all). Text that is not valid Unicode is kept here:
+    it makes that instance an error (`Prediction.text_problem`), not the whole file."""
     if source == GOLD:
         return {
             t.instance_id: Prediction(
@@ -103,26 +115,30 @@ def load_predictions(source: str, tasks: list[Task]) -> dict[str, Prediction]:
     if path.suffix == ".json":
         loaded = json.loads(text)
         rows = list(loaded.values()) if isinstance(loaded, dict) else loaded
-        where = [f"{path}:item {i}" for i in range(len(rows))]
+        places = [f"item {i}" for i in range(len(rows))]
     else:
         pairs = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
-        rows, where = [], []
+        rows, places = [], []
         for lineno, line in pairs:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from exc
-            where.append(f"{path}:{lineno}")
+            places.append(f"line {lineno}")
     known = {t.instance_id for t in tasks}
-    out: dict[str, Prediction] = {}
-    for row, at in zip(rows, where, strict=True):
+    preds: list[Prediction] = []
+    for row, place in zip(rows, places, strict=True):
+        at = f"{path}:{place.removeprefix('line ')}"
         try:
             pred = Prediction.model_validate(row)
         except ValueError as exc:
             raise ValueError(f"{at}: not a prediction: {exc}") from exc
         if pred.instance_id not in known:
             raise ValueError(f"{at}: instance_id {pred.instance_id!r} is not in the tasks file")
-        if pred.instance_id in out:
-            raise ValueError(f"{at}: a second prediction for {pred.instance_id!r}")
-        out[pred.instance_id] = pred
-    return out
+        preds.append(pred)
+    repeated = duplicates((p.instance_id, at) for p, at in zip(preds, places, strict=True))
+    if repeated:
+        raise ValueError(
+            f"{path}: duplicate instance ids (one prediction per instance): {repeated}"
+        )
+    return {p.instance_id: p for p in preds}

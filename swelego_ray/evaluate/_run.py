@@ -21,7 +21,7 @@ from swelego_ray.funnel import Funnel
 from swelego_ray.grading import InfraFailure, Outcome, infra_error
 from swelego_ray.harness import task_environment
 from swelego_ray.schema import Task, read_tasks
-from swelego_ray.storage import Store
+from swelego_ray.storage import writable_store
 from swelego_ray.testlogs import LogParserError, get_parser
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,12 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
     """Evaluate predictions on tasks in sanitised sandboxes; write and return the report.
 
     Finished instances are reused from `cfg.out` (keyed by every input, the patch
-    included); `force` reruns everything, `rerun_errors` reruns infrastructure errors."""
-    tasks = read_tasks(cfg.tasks)
+    included); `force` reruns everything, `rerun_errors` reruns infrastructure errors.
+
+    Refused before any work (ValueError): a bad tasks or predictions file (duplicate
+    instance ids included), unknown `instance_ids`, an `out` nothing can be written to.
+    A prediction whose text is not valid Unicode is that instance's error."""
+    tasks = read_tasks(cfg.tasks)  # refuses duplicate instance ids
     predictions = load_predictions(cfg.predictions, tasks)  # checked against every task
     if cfg.instance_ids is not None:
         known = {t.instance_id for t in tasks}
@@ -46,7 +50,7 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
         if unknown:
             raise ValueError(f"instance ids not in {cfg.tasks}: {', '.join(unknown)}")
         tasks = [t for t in tasks if t.instance_id in set(cfg.instance_ids)]
-    store = Store(cfg.out)
+    store = writable_store(cfg.out)
     items, early = _plan(cfg, tasks, predictions)
 
     def reuse(record: dict) -> bool:
@@ -131,19 +135,16 @@ def _plan(
         pred = predictions.get(task.instance_id)
         if pred is None:
             continue
+        problem = pred.text_problem()
+        if problem is not None:
+            detail = f"the prediction is not valid Unicode text, so it cannot apply: {problem}"
+            early.append(_early(task, pred, InfraFailure.PATCH_APPLY, detail))
+            continue
         try:
             env = task_environment(task, cfg.repos_dir, cache_root)
             get_parser(env.spec.log_parser)
         except (EnvBuildError, LogParserError) as exc:
-            report = infra_error(task.instance_id, InfraFailure.ENV_BUILD, str(exc))
-            early.append(
-                InstanceResult(
-                    instance_id=task.instance_id,
-                    report=report,
-                    model_name_or_path=pred.model_name_or_path,
-                    empty_patch=not (pred.model_patch or "").strip(),
-                )
-            )
+            early.append(_early(task, pred, InfraFailure.ENV_BUILD, str(exc)))
             continue
         items.append(
             EvalItem(
@@ -156,3 +157,13 @@ def _plan(
             )
         )
     return items, early
+
+
+def _early(task: Task, pred: Prediction, failure: InfraFailure, detail: str) -> InstanceResult:
+    """The result of an instance that failed before reaching a sandbox."""
+    return InstanceResult(
+        instance_id=task.instance_id,
+        report=infra_error(task.instance_id, failure, detail),
+        model_name_or_path=pred.display_name,
+        empty_patch=not (pred.model_patch or "").strip(),
+    )

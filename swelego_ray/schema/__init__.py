@@ -1,6 +1,12 @@
 """Records shared by every stage: tasks, trajectories (and, as stages land, labels)."""
 
-from swelego_ray.schema._io import TaskFormatError, read_tasks, write_tasks
+from swelego_ray.schema._io import (
+    TaskFormatError,
+    duplicates,
+    read_tasks,
+    text_problem,
+    write_tasks,
+)
 from swelego_ray.schema._task import TASK_FORMAT, Provenance, Task
 from swelego_ray.schema._trajectory import (
     TRAJECTORY_FORMAT,
@@ -33,9 +39,11 @@ __all__ = [
     "ToolCall",
     "Trajectory",
     "TrajectoryFormatError",
+    "duplicates",
     "parse_trajectory",
     "read_tasks",
     "read_trajectories",
+    "text_problem",
     "write_tasks",
     "write_trajectories",
 ]

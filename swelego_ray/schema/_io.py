@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,12 +19,67 @@ class TaskFormatError(ValueError):
     """A task file row could not be read; names the file, line and problem."""
 
 
+def text_problem(value: Any, field: str = "") -> str | None:
+    """Where `value` (a string, or lists / dicts of them) holds text that is not valid
+    Unicode, e.g. a lone surrogate that JSON can carry as "\\udcff", which nothing can
+    encode as UTF-8: "model_patch: lone surrogate U+DCFF at offset 12", or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            char = ord(value[exc.start])
+            return f"{field or 'text'}: lone surrogate U+{char:04X} at offset {exc.start}"
+        return None
+    if isinstance(value, dict):
+        items = [(f"{field}.{k}" if field else str(k), v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        items = [(f"{field}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for name, item in items:
+        problem = text_problem(item, name)
+        if problem is not None:
+            return problem
+    return None
+
+
+def duplicates(ids: Iterable[tuple[str, str]]) -> str | None:
+    """Of (instance id, where) pairs ("line 2"), the ids seen more than once with where
+    each was (e.g. "'a__b-1' (lines 2, 5)"), or None when every id is unique."""
+    places: dict[str, list[str]] = defaultdict(list)
+    for iid, where in ids:
+        places[iid].append(where)
+    repeated = [f"{iid!r} ({_places(at)})" for iid, at in places.items() if len(at) > 1]
+    return "; ".join(repeated) or None
+
+
+def _places(where: list[str]) -> str:
+    """["line 1", "line 3"] -> "lines 1, 3" (as they are when the kinds differ)."""
+    kinds = {w.partition(" ")[0] for w in where}
+    if len(kinds) == 1 and all(" " in w for w in where):
+        return f"{kinds.pop()}s " + ", ".join(w.partition(" ")[2] for w in where)
+    return ", ".join(where)
+
+
 def _parse_row(row: dict, where: str) -> Task:
+    iid = row.get("instance_id", "?") if isinstance(row, dict) else "?"
+    problem = text_problem(row)
+    if problem is not None:
+        raise TaskFormatError(f"{where} (instance_id={iid!r}): not valid Unicode: {problem}")
     try:
         return Task.model_validate(row)
     except (ValidationError, json.JSONDecodeError) as exc:
-        iid = row.get("instance_id", "?") if isinstance(row, dict) else "?"
         raise TaskFormatError(f"{where} (instance_id={iid}): {exc}") from exc
+
+
+def _unique(tasks: list[Task], where: list[str], path: str) -> list[Task]:
+    """`tasks`, refused when an instance id appears twice: ids key every result."""
+    repeated = duplicates((t.instance_id, w) for t, w in zip(tasks, where, strict=True))
+    if repeated:
+        raise TaskFormatError(
+            f"{path}: duplicate instance ids (each task must appear once): {repeated}"
+        )
+    return tasks
 
 
 def _is_remote(path: str | Path) -> bool:
@@ -41,7 +98,9 @@ def _read_remote(uri: str) -> bytes:
 
 def read_tasks(path: str | Path) -> list[Task]:
     """Read tasks from .jsonl / .json / .parquet (a local path or an s3:// URI); unknown
-    SWE-bench columns go to `meta`."""
+    SWE-bench columns go to `meta`. A row that is not a task (text that is not valid
+    Unicode included) or an instance id that appears twice refuses the file, naming the
+    rows."""
     if _is_remote(path):
         where = str(path).split("?")[0]
         suffix = Path(where).suffix
@@ -53,21 +112,25 @@ def read_tasks(path: str | Path) -> list[Task]:
         where, suffix, data = str(path), path.suffix, path.read_bytes()
     if suffix == ".parquet":
         rows = pq.read_table(pa.BufferReader(data)).to_pylist()
-        return [_parse_row(_split_extra(r), f"{where}:row {i}") for i, r in enumerate(rows)]
-    text = data.decode()
-    if suffix == ".json":
-        rows = json.loads(text)
-        return [_parse_row(_split_extra(r), f"{where}:item {i}") for i, r in enumerate(rows)]
-    tasks = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TaskFormatError(f"{where}:{lineno}: not JSON: {exc}") from exc
-        tasks.append(_parse_row(_split_extra(row), f"{where}:{lineno}"))
-    return tasks
+        places = [f"row {i}" for i in range(len(rows))]
+    elif suffix == ".json":
+        rows = json.loads(data.decode())
+        places = [f"item {i}" for i in range(len(rows))]
+    else:
+        rows, places = [], []
+        for lineno, line in enumerate(data.decode().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise TaskFormatError(f"{where}:{lineno}: not JSON: {exc}") from exc
+            places.append(f"line {lineno}")
+    tasks = [
+        _parse_row(_split_extra(r), f"{where}:{at.removeprefix('line ')}")
+        for r, at in zip(rows, places, strict=True)
+    ]
+    return _unique(tasks, places, where)
 
 
 def _split_extra(row: dict) -> dict:

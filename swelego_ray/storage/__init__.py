@@ -7,7 +7,7 @@ bounded retries against S3; `upload_dir` / `download_dir` move whole directories
 
 from swelego_ray.storage._dirs import MANIFEST, download_dir, is_published_dir, upload_dir
 from swelego_ray.storage._keys import content_hash, result_key
-from swelego_ray.storage._store import Store
+from swelego_ray.storage._store import Store, writable_store
 from swelego_ray.storage._uri import S3Options, StorageError, parse_uri, ray_storage, split_uri
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "result_key",
     "split_uri",
     "upload_dir",
+    "writable_store",
 ]

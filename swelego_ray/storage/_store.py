@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -142,6 +144,20 @@ class Store:
         """The set of finished keys under `prefix`, for a resuming stage to skip."""
         return set(self.list(prefix, suffix=suffix))
 
+    def check_writable(self) -> None:
+        """Fail now, not after hours of work, when nothing can be written under the root:
+        a local root that is an existing file (or under one), a directory that cannot be
+        created or written, a bucket that refuses writes. Writes and deletes a probe key
+        (creating a missing local root directory)."""
+        if self.is_local and os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise StorageError(f"{self.uri} is an existing file, not a directory")
+        probe = f".swelego-probe-{uuid.uuid4().hex[:12]}"
+        try:
+            self.write_bytes(probe, b"")
+        except FileNotFoundError as exc:  # e.g. a directory that cannot exist there
+            raise StorageError(f"cannot create {self.uri}: {exc}") from exc
+        self.delete(probe)
+
     # -- JSON ----------------------------------------------------------------------------
     def write_json(self, key: str, obj: Any) -> None:
         self.write_bytes(key, json.dumps(obj, indent=1, sort_keys=True, default=str).encode())
@@ -151,3 +167,14 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.uri!r})"
+
+
+def writable_store(uri: str) -> Store:
+    """The store at `uri` (an output location given by a user), refused with a ValueError
+    naming it when nothing can be written there (see `Store.check_writable`)."""
+    store = Store(uri)
+    try:
+        store.check_writable()
+    except StorageError as exc:
+        raise ValueError(f"cannot write the results to {uri}: {exc}") from exc
+    return store

@@ -22,7 +22,7 @@ from swelego_ray.grading import InfraFailure
 from swelego_ray.harness import is_synthetic, task_environment
 from swelego_ray.patching import build_test_command, patch_test_files
 from swelego_ray.schema import Task, read_tasks, write_tasks
-from swelego_ray.storage import Store, content_hash
+from swelego_ray.storage import content_hash, writable_store
 from swelego_ray.testlogs import LogParserError, get_parser
 from swelego_ray.validate._config import ChangeKind, ValidateConfig
 from swelego_ray.validate._items import (
@@ -63,9 +63,12 @@ def change_kind(task: Task, configured: ChangeKind) -> ChangeKind:
 
 
 def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
-    """Validate candidates; write OUT/tasks.jsonl, OUT/dropped.jsonl, OUT/validation.json."""
-    candidates = read_tasks(cfg.candidates)
-    store = Store(cfg.out)
+    """Validate candidates; write OUT/tasks.jsonl, OUT/dropped.jsonl, OUT/validation.json.
+
+    Refused before any work (ValueError): a bad candidates file (duplicate instance ids
+    included) or an `out` nothing can be written to."""
+    candidates = read_tasks(cfg.candidates)  # refuses duplicate instance ids
+    store = writable_store(cfg.out)
     cache_root = Path(cfg.cache_root) if cfg.cache_root else None
     dropped: list[Dropped] = []
     baselines: dict[str, BaselineJob] = {}

@@ -43,7 +43,7 @@ def test_bad_rows_name_the_file_and_line(tmp_path: Path):
     with pytest.raises(ValueError, match=r"p.jsonl:2: not JSON"):
         load_predictions(str(path), TASKS)
     path.write_text('{"instance_id": "o__r-1"}\n{"instance_id": "o__r-1"}\n')
-    with pytest.raises(ValueError, match=r"p.jsonl:2: a second prediction for 'o__r-1'"):
+    with pytest.raises(ValueError, match=r"p.jsonl: duplicate .*: 'o__r-1' \(lines 1, 2\)"):
         load_predictions(str(path), TASKS)
     path.write_text('{"model_patch": "x"}\n')
     with pytest.raises(ValueError, match=r"p.jsonl:1: not a prediction"):
