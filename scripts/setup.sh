@@ -12,11 +12,14 @@ for arg in "$@"; do
   esac
 done
 
-# System packages: bubblewrap (local sandbox), podman + runc (Docker-API engine for the
-# docker backend), debootstrap (base image built offline from Debian's packages),
-# iproute2 (`ip`: brings up loopback in the cluster tests' private network namespaces).
+# System packages: bubblewrap (local sandbox), slirp4netns (the local builds' user-mode
+# network: package indexes yes, the host's own services no), podman + runc (Docker-API
+# engine for the docker backend), debootstrap (base image built offline from Debian's
+# packages), iproute2 (`ip`: loopback and blackhole routes in private network namespaces),
+# util-linux (`nsenter`).
 need=()
-for pkg in bubblewrap:bwrap podman:podman runc:runc debootstrap:debootstrap git:git iproute2:ip; do
+for pkg in bubblewrap:bwrap slirp4netns:slirp4netns podman:podman runc:runc \
+    debootstrap:debootstrap git:git iproute2:ip util-linux:nsenter; do
   command -v "${pkg#*:}" >/dev/null 2>&1 || need+=("${pkg%%:*}")
 done
 if [ "${#need[@]}" -gt 0 ]; then

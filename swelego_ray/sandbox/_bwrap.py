@@ -150,7 +150,9 @@ class _SynthEtc:
 
     def dir(self) -> Path:
         if self._dir is None or not self._dir.is_dir():
-            made = Path(tempfile.mkdtemp(prefix="swelego-etc-"))
+            if self._dir is None:
+                _sweep_dead_etc_dirs()
+            made = Path(tempfile.mkdtemp(prefix=f"swelego-etc-{os.getpid()}-"))
             for name, text in _etc_files().items():
                 (made / name).write_text(text)
             made.chmod(0o755)
@@ -161,6 +163,21 @@ class _SynthEtc:
     def _remove(self, path: Path) -> None:
         if os.getpid() == self._owner:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _sweep_dead_etc_dirs() -> None:
+    """Remove the /etc directories of processes that died without their exit handler."""
+    for path in Path(tempfile.gettempdir()).glob("swelego-etc-*-*"):
+        pid = path.name.split("-")[2]
+        try:
+            if (
+                pid.isdigit()
+                and path.stat().st_uid == os.getuid()
+                and not Path(f"/proc/{pid}").exists()
+            ):
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 _SYNTH_ETC = _SynthEtc()

@@ -5,8 +5,10 @@ sandbox a copy-on-write view of the built testbed at /testbed (`start_prepared`:
 start state on top of it, see sandbox._states) (OverlayFS in a private user
 namespace, or a reflink/plain copy where OverlayFS is unavailable), the venv read-only at
 /opt/swelego/venv and a private /tmp (also HOME). Every command runs in bubblewrap with all
-namespaces new, no capabilities, no network (only a private loopback), a read-only root,
-a deadline that kills the whole process tree, RLIMIT_AS, a pids limit and an output cap.
+namespaces new, no capabilities, no network (only a private loopback), a read-only root
+built from an allow-list (sandbox._bwrap: nothing of /root, /home, the project, the cache
+root or /run; the venv's interpreter prefix is bound where the venv expects it), a
+deadline that kills the whole process tree, RLIMIT_AS, a pids limit and an output cap.
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ class LocalBackend:
         return (
             f"local sandbox ({bwrap_version()}): new user/mount/pid/net/ipc/uts/cgroup "
             "namespaces, capabilities dropped, nested user namespaces disabled; network off "
-            f"(private loopback only); read-only root; writable: {TESTBED} ({workspace}) and a "
+            "(private loopback only); read-only root from an allow-list (/usr, a synthesized "
+            "/etc, the venv and its interpreter; no /root, /home, /run or host sockets); "
+            f"writable: {TESTBED} ({workspace}) and a "
             f"private /tmp; deadline kills the process tree; memory: {self.memory_mode}; pids: "
             f"{self.pids_mode}; disk: writes to {TESTBED} and /tmp summed every 0.5 s while a "
             "command runs (killed at Limits.disk_mb) + RLIMIT_FSIZE; output capped (head and "
@@ -239,7 +243,11 @@ class LocalSandbox:
         self._cgroups = SandboxCgroups(root.name, pids=limits.pids, memory_mb=limits.memory_mb)
         self._disk = _disk_guard(root, mode, limits.disk_mb)
         if limits.network:
-            logger.warning("sandbox %s runs WITH the host network (limits.network=True)", root)
+            logger.warning(
+                "sandbox %s runs WITH a network (limits.network=True): user-mode, the "
+                "host's own services unreachable",
+                root,
+            )
 
     @property
     def lower(self) -> Path:
