@@ -1,12 +1,20 @@
 """Grading: the evidence of one test run + a task -> a report. Pure: no sandbox, no I/O.
 
 The log is not trusted on its own (SWE-bench #620 showed patches printing fake PASSED
-lines). The run script (`wrap_test_command`) wraps the test command between a start and an end
-marker carrying a per-run nonce the patch cannot know, and prints the command's own exit
-code after the end marker. `read_run` parses only the text between the markers, checks the
-printed exit code against the one the sandbox recorded, and refuses an empty status map
-with no sign the suite ran. A non-zero exit with no failing test in the log means the log
-lies (or the runner died): never a pass.
+lines). The run script (`swelego_ray.evidence.run_script`) prints a start and an end marker
+made from a per-run secret that the code under test cannot read in advance (it travels on
+the sandbox command's standard input only), and the command's own exit code after the end
+marker. `read_run` parses only the text between the markers and checks the printed exit
+code against the one the sandbox recorded.
+
+For pytest runs, the statuses come from the evidence plugin's signed records alone (one per
+test, HMAC with the secret, numbered from START to END): a PASSED line in the log without a
+signed record is ignored, and when it concerns a graded test the run is reported as
+tampered. Other runners are graded from the log between the markers. Every graded test must
+be seen to run (a status for it), else the instance is unresolved with `tests_not_run`. An
+empty status map with no sign the suite ran, or a non-zero exit with no failing test, is
+never a pass. What the evidence cannot stop (code written against this harness that reads
+the secret from process memory) is stated in `swelego_ray.evidence`.
 
 Infrastructure failures (environment build, patch apply, timeout, out of memory, sandbox
 faults, ...) are labelled as such (`Outcome.ERROR` with an `InfraFailure` reason): they are
@@ -16,11 +24,19 @@ never counted as unresolved and never dropped.
 from __future__ import annotations
 
 import re
-import secrets
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swelego_ray.evidence import (
+    SignedRecords,
+    end_marker,
+    new_secret,
+    records_marker,
+    start_marker,
+    verified_log,
+    verify_records,
+)
 from swelego_ray.schema import Task
 from swelego_ray.testlogs import StatusMap, TestStatus, lookup, parse_log
 
@@ -61,8 +77,10 @@ class InfraFailure(StrEnum):
 class UnresolvedReason(StrEnum):
     TESTS_FAILED = "tests_failed"
     SUITE_DID_NOT_RUN = "suite_did_not_run"  # no test results and no sign the suite ran
-    LOG_TAMPERED = "log_tampered"  # markers missing, repeated or disagreeing
+    LOG_TAMPERED = "log_tampered"  # markers or signed records forged, missing or disagreeing
     EXIT_CODE_CONTRADICTS_LOG = "exit_code_contradicts_log"
+    EVIDENCE_MISSING = "evidence_missing"  # pytest's signed records absent or cut short
+    TESTS_NOT_RUN = "tests_not_run"  # a graded test has no result: not seen to run
 
 
 class TestRun(BaseModel):
@@ -71,7 +89,7 @@ class TestRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
     __test__ = False
 
-    nonce: str
+    nonce: str  # the run's secret (markers; the key of the signed records)
     output: str
     exit_code: int  # from the sandbox (the script exits with the test command's code)
     timed_out: bool = False
@@ -80,29 +98,12 @@ class TestRun(BaseModel):
     truncated: bool = False
     duration_s: float = 0.0
     command: str = ""
+    signed: bool = False  # the evidence plugin's signed records follow the end marker
 
 
 def new_nonce() -> str:
-    return secrets.token_hex(8)
-
-
-def _start(nonce: str) -> str:
-    return f">>>>> SWELEGO TESTS START {nonce}"
-
-
-def _end(nonce: str) -> str:
-    return f">>>>> SWELEGO TESTS END {nonce} exit="
-
-
-def wrap_test_command(test_cmd: str, nonce: str) -> str:
-    """Bash that runs `test_cmd` between markers and exits with its exit code."""
-    return (
-        f"echo '{_start(nonce)}'\n"
-        f"{test_cmd}\n"
-        "__swelego_rc=$?\n"
-        f"echo; echo '{_end(nonce)}'\"$__swelego_rc\"\n"
-        'exit "$__swelego_rc"\n'
-    )
+    """A fresh run secret."""
+    return new_secret()
 
 
 class RunReading(BaseModel):
@@ -110,7 +111,8 @@ class RunReading(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    statuses: StatusMap = Field(default_factory=dict)
+    statuses: StatusMap = Field(default_factory=dict)  # signed ones for a signed run
+    log_statuses: StatusMap = Field(default_factory=dict)  # what the log claims (signed runs)
     valid: bool
     problem: UnresolvedReason | InfraFailure | None = None
     detail: str = ""
@@ -124,7 +126,7 @@ def read_run(run: TestRun, parser: str) -> RunReading:
         return RunReading(valid=False, problem=InfraFailure.OOM, detail="memory limit hit")
     if run.disk_limit:
         return RunReading(valid=False, problem=InfraFailure.DISK, detail="disk limit hit")
-    start, end = _start(run.nonce), _end(run.nonce)
+    start, end = start_marker(run.nonce), end_marker(run.nonce)
     n_start, n_end = run.output.count(start), run.output.count(end)
     if n_start != 1 or n_end != 1:
         problem = InfraFailure.OUTPUT_TRUNCATED if run.truncated else UnresolvedReason.LOG_TAMPERED
@@ -138,7 +140,13 @@ def read_run(run: TestRun, parser: str) -> RunReading:
     if printed != run.exit_code:
         detail = f"log says exit {printed}, sandbox recorded {run.exit_code}"
         return RunReading(valid=False, problem=UnresolvedReason.LOG_TAMPERED, detail=detail)
-    statuses = parse_log(parser, region)
+    log_statuses = parse_log(parser, region)
+    statuses = log_statuses
+    if run.signed:
+        records, trouble = _signed(run, tail)
+        if trouble is not None:
+            return trouble
+        statuses = parse_log(parser, verified_log(records))
     if not statuses:
         detail = f"no test results in the log (exit code {run.exit_code})"
         return RunReading(valid=False, problem=UnresolvedReason.SUITE_DID_NOT_RUN, detail=detail)
@@ -146,11 +154,50 @@ def read_run(run: TestRun, parser: str) -> RunReading:
         detail = f"exit code {run.exit_code} but the log reports no failing test"
         return RunReading(
             statuses=statuses,
+            log_statuses=log_statuses,
             valid=False,
             problem=UnresolvedReason.EXIT_CODE_CONTRADICTS_LOG,
             detail=detail,
         )
-    return RunReading(statuses=statuses, valid=True)
+    return RunReading(statuses=statuses, log_statuses=log_statuses, valid=True)
+
+
+def _signed(run: TestRun, tail: str) -> tuple[SignedRecords, RunReading | None]:
+    """The verified records after the end marker, or the reading that refuses them."""
+    marker = records_marker(run.nonce) + "\n"
+    _, found, section = tail.partition(marker)
+    records = verify_records(section, run.nonce) if found else SignedRecords()
+
+    def refuse(problem: UnresolvedReason, detail: str) -> RunReading:
+        # the output cap cuts out the middle (a marker line in its place): not a forgery
+        label = InfraFailure.OUTPUT_TRUNCATED if run.truncated else problem
+        return RunReading(valid=False, problem=label, detail=detail)
+
+    if not found or tail.count(marker) != 1:
+        n = tail.count(marker)
+        return records, refuse(
+            UnresolvedReason.LOG_TAMPERED, f"expected one signed-records marker, saw {n}"
+        )
+    if records.bad_lines:
+        n, first = len(records.bad_lines), records.bad_lines[0]
+        detail = f"{n} line(s) in the signed records do not verify, e.g. {first[:160]!r}"
+        return records, refuse(UnresolvedReason.LOG_TAMPERED, detail)
+    if not records.started:
+        detail = (
+            "no signed record from the evidence plugin: it was not loaded, or the test "
+            "process ended before pytest loaded it"
+        )
+        return records, refuse(UnresolvedReason.EVIDENCE_MISSING, detail)
+    if records.gaps:
+        detail = f"{records.gaps} signed record(s) missing from the sequence"
+        return records, refuse(UnresolvedReason.LOG_TAMPERED, detail)
+    if not records.finished:
+        detail = (
+            f"the signed records stop after {len(records.results)} result(s), before the "
+            "end of the test session (the test process exited early or was killed)"
+        )
+        return records, refuse(UnresolvedReason.EVIDENCE_MISSING, detail)
+    return records, None
 
 
 class TestResults(BaseModel):
@@ -174,6 +221,14 @@ class GradeReport(BaseModel):
     FAIL_TO_PASS: TestResults = Field(default_factory=TestResults)
     PASS_TO_PASS: TestResults = Field(default_factory=TestResults)
     exit_code: int | None = None
+    # graded tests the log shows passing with no signed record saying so (ignored)
+    unsigned_passes: list[str] = Field(default_factory=list)
+    # runner-control files the prediction changed; restored to HEAD before the run
+    tampered_files: list[str] = Field(default_factory=list)
+
+    @property
+    def tampering(self) -> bool:
+        return bool(self.unsigned_passes or self.tampered_files)
 
     @property
     def resolved(self) -> bool:
@@ -230,17 +285,50 @@ def grade(task: Task, run: TestRun, parser: str) -> GradeReport:
     if missing and run.truncated:
         detail = f"{len(missing)} graded test(s) missing from a truncated log, e.g. {missing[0]}"
         return infra_error(task.instance_id, InfraFailure.OUTPUT_TRUNCATED, detail)
+    unsigned = _unsigned_passes(task, reading) if run.signed else []
     status = resolution(f2p, p2p)
-    failing = f2p.failure + p2p.failure
+    reason, detail = _why_not(f2p, p2p, missing, unsigned)
+    resolved = status is ResolvedStatus.FULL and not unsigned
     return GradeReport(
         **base,
-        outcome=Outcome.RESOLVED if status is ResolvedStatus.FULL else Outcome.UNRESOLVED,
-        resolved_status=status,
-        reason=None if status is ResolvedStatus.FULL else UnresolvedReason.TESTS_FAILED.value,
-        detail=f"failing: {', '.join(failing[:5])}" if failing else "",
+        outcome=Outcome.RESOLVED if resolved else Outcome.UNRESOLVED,
+        resolved_status=status if not unsigned else ResolvedStatus.NO,
+        reason=None if resolved else reason.value,
+        detail="" if resolved else detail,
         FAIL_TO_PASS=f2p,
         PASS_TO_PASS=p2p,
+        unsigned_passes=unsigned,
     )
+
+
+def _unsigned_passes(task: Task, reading: RunReading) -> list[str]:
+    """Graded tests the log shows passing that no signed record shows passing."""
+    out = []
+    for test in task.FAIL_TO_PASS + task.PASS_TO_PASS:
+        claimed, signed = lookup(reading.log_statuses, test), lookup(reading.statuses, test)
+        if claimed is not None and claimed.passed and not (signed is not None and signed.passed):
+            out.append(test)
+    return out
+
+
+def _why_not(
+    f2p: TestResults, p2p: TestResults, missing: list[str], unsigned: list[str]
+) -> tuple[UnresolvedReason, str]:
+    """The reason (and its detail) an instance is not resolved, most telling first."""
+    if unsigned:
+        shown = ", ".join(unsigned[:5])
+        return UnresolvedReason.LOG_TAMPERED, (
+            f"the log shows {len(unsigned)} graded test(s) passing with no signed record "
+            f"saying so (ignored): {shown}"
+        )
+    if missing:
+        kinds = "FAIL_TO_PASS" if any(t in f2p.failure for t in missing) else "PASS_TO_PASS"
+        return UnresolvedReason.TESTS_NOT_RUN, (
+            f"{len(missing)} graded test(s) not seen to run (no result, e.g. a {kinds} "
+            f"test): {', '.join(missing[:5])}"
+        )
+    failing = f2p.failure + p2p.failure
+    return UnresolvedReason.TESTS_FAILED, f"failing: {', '.join(failing[:5])}"
 
 
 __all__ = [
@@ -258,5 +346,4 @@ __all__ = [
     "new_nonce",
     "read_run",
     "resolution",
-    "wrap_test_command",
 ]

@@ -12,12 +12,21 @@ from __future__ import annotations
 import json
 import shlex
 import time
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from swelego_ray.envs import Environment, environment_for, resolve_source
-from swelego_ray.grading import InfraFailure, TestRun, new_nonce, wrap_test_command
+from swelego_ray.evidence import (
+    SETUP_FAILED,
+    deadline_marker,
+    new_run_id,
+    run_script,
+    start_marker,
+    uses_signed_records,
+)
+from swelego_ray.grading import InfraFailure, TestRun, new_nonce
 from swelego_ray.patching import (
     ApplyResult,
     PatchStep,
@@ -28,6 +37,7 @@ from swelego_ray.patching import (
     patch_test_files,
 )
 from swelego_ray.sandbox import Limits, Sandbox, SandboxBackend, StartState, get_backend
+from swelego_ray.sandbox._git import SAFE_GIT
 from swelego_ray.sanitise import sanitise
 from swelego_ray.schema import Provenance, Task
 from swelego_ray.storage import result_key
@@ -96,52 +106,75 @@ def patch_and_test(
     *,
     timeout_s: float,
     prelude: str = "",
+    parser: str = "",
 ) -> tuple[list[ApplyResult], TestRun | None]:
     """Apply `steps`, run `prelude` (shell, e.g. saving a diff), then the test `command`
-    between fresh markers, all in one sandbox command (each costs tens of ms). Returns the
-    patch results and the test run (None when a patch did not apply)."""
-    nonce = new_nonce()
+    between markers made from a fresh secret, all in one sandbox command (each costs tens
+    of ms). The secret reaches the sandbox only on the command's standard input; a pytest
+    command graded with a pytest `parser` also gets the evidence plugin, whose signed
+    records the run then carries (`TestRun.signed`). Returns the patch results and the
+    test run (None when a patch did not apply). Raises HarnessFailure when the run could
+    not be set up."""
+    secret = new_nonce()
+    signed = uses_signed_records(command, parser)
     start = time.monotonic()
-    script = wrap_test_command(command, nonce)
-    budget = timeout_s
-    if steps:  # the tests keep their own deadline; patching gets a budget on top
-        script, budget = _deadline(script, timeout_s, nonce), timeout_s + PATCHING_BUDGET_S
+    inner_deadline = timeout_s if steps else None  # patching gets a budget on top
+    script = run_script(command, timeout_s=inner_deadline, signed=signed, run_id=new_run_id())
+    budget = timeout_s + PATCHING_BUDGET_S if steps else timeout_s
     if prelude:
         script = f"{prelude}\n{script}"
-    applied, result = apply_then_run(sandbox, steps, script, timeout_s=budget)
+    applied, result = apply_then_run(sandbox, steps, script, timeout_s=budget, secret=secret)
     if result is None:
         return applied, None
-    output, hit = result.output, f"\n{_DEADLINE}{nonce}\n"
-    timed_out = result.timed_out or hit in output
+    output, hit = result.output, f"\n{deadline_marker(secret)}\n"
+    before_start = output.partition(start_marker(secret))[0]
+    if SETUP_FAILED in before_start:
+        raise HarnessFailure(InfraFailure.SANDBOX, before_start.strip()[-2000:])
     run = TestRun(
-        nonce=nonce,
+        nonce=secret,
         output=output.replace(hit, "\n"),
         exit_code=result.exit_code,
-        timed_out=timed_out,
+        timed_out=result.timed_out or hit in output,
         oom=result.oom,
         disk_limit=result.disk_limit,
         truncated=result.truncated,
         duration_s=time.monotonic() - start,
         command=command,
+        signed=signed,
     )
     return applied, run
 
 
-_DEADLINE = "@@swelego-test-deadline-"
-
-
-def _deadline(script: str, timeout_s: float, nonce: str) -> str:
-    """`script` under `timeout` (its whole process group is killed at `timeout_s`), then a
-    line saying whether that deadline struck (exit 137 no earlier than it)."""
-    limit_ms = int(timeout_s * 1000)
-    return (
-        "__t0=$(date +%s%3N)\n"
-        f"timeout -s KILL {timeout_s:.3f} bash -c {shlex.quote(script)}\n"
-        "__rc=$?\n"
-        f'if [ "$__rc" = 137 ] && [ $(( $(date +%s%3N) - __t0 )) -ge {limit_ms - 20} ]; then '
-        f"echo; echo '{_DEADLINE}{nonce}'; fi\n"
-        'exit "$__rc"\n'
-    )
+def file_versions(sandbox: Sandbox, paths: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """For each of `paths` (relative to TESTBED): its text at HEAD and in the working tree
+    (None where the file does not exist), read in one sandbox command."""
+    mark = f"@@swelego-file-{uuid.uuid4().hex}"
+    parts = [SAFE_GIT]
+    for i, path in enumerate(paths):
+        quoted = shlex.quote(path)
+        parts.append(
+            f'echo "{mark} head {i}"; git cat-file -e HEAD:{quoted} 2>/dev/null '
+            f'&& git show HEAD:{quoted} || echo "{mark} none"'
+        )
+        parts.append(
+            f'echo "{mark} work {i}"; if [ -f {quoted} ] && [ ! -L {quoted} ]; then '
+            f'cat -- {quoted}; else echo "{mark} none"; fi'
+        )
+    parts.append(f'echo "{mark} end"')
+    result = sandbox.exec(f"bash -c {shlex.quote(chr(10).join(parts))}", timeout_s=120)
+    if f"{mark} end" not in result.output:
+        raise HarnessFailure(InfraFailure.SANDBOX, f"reading {paths}: {result.output[-2000:]}")
+    texts: dict[tuple[str, int], str | None] = {}
+    current: tuple[str, int] | None = None
+    for chunk in result.output.split(f"{mark} ")[1:]:  # `<what>\n<text>`, text exact
+        what, _, text = chunk.partition("\n")
+        kind, _, index = what.partition(" ")
+        if kind == "none" and current is not None:
+            texts[current] = None
+        elif kind in ("head", "work"):
+            current = (kind, int(index))
+            texts[current] = text
+    return {p: (texts.get(("head", i)), texts.get(("work", i))) for i, p in enumerate(paths)}
 
 
 START_STATE_VERSION = "1"  # bump when prepare_start_state changes what it produces

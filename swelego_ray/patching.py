@@ -6,6 +6,14 @@ HEAD first (`PatchStep.reset`), then tries, in order, `git apply`, `git apply --
 `git apply --reject` and `patch --fuzz` (SWE-bench's fallbacks), restoring the working tree
 between attempts so a half-applied attempt never leaks into the next one, and records
 which method worked. It stops at the first patch that does not apply.
+
+Patches never write inside `.git/`: before anything runs, a patch naming a path with a
+`.git` component (old or new side, renames and copies, quoted names, any prefix) or
+creating a symlink whose target has one is refused on the host (`git apply` refuses such
+paths itself, GNU `patch` does not: it would write hooks). Every git in these scripts is
+the safe one (`sandbox._git.SAFE_GIT`: no hooks, fsmonitor, external diff, textconv,
+pager). A run secret for the test command (`SECRET_VAR`) travels as the first line of the
+command's standard input, ahead of the patches, and is never written anywhere.
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swelego_ray.sandbox._git import safe_git_script
 from swelego_ray.sandbox._protocol import ExecResult, Sandbox
 
 # Inside the repository's .git: always part of the workspace, never part of a diff.
 _PATCH_DIR = ".git/swelego"
+# The script's variable holding the run secret (the first line of its standard input).
+SECRET_VAR = "__swelego_secret"
 
 
 class ApplyMethod(StrEnum):
@@ -75,14 +86,20 @@ def _reset_script(files: list[str]) -> str:
     )
 
 
-def _script(steps: list[PatchStep], mark: str, then: str | None) -> str:
+def _script(steps: list[PatchStep], mark: str, then: str | None, *, secret: bool) -> str:
     """Bash applying every step's `<dir>/<i>.diff`, then running `then` (stdin empty);
-    progress lines start with `mark`."""
+    progress lines start with `mark`. With `secret`, the first line of standard input is
+    read into SECRET_VAR first."""
     arg = '"$1"'
     cases = "\n".join(
         f"    {i}) {cmd.format(f=arg)} ;;" for i, cmd in enumerate(_COMMANDS.values())
     )
     lines = [f"m={shlex.quote(mark)}; d={_PATCH_DIR}"]
+    if secret:
+        lines.append(
+            f"IFS= read -r {SECRET_VAR} "
+            '|| { echo "$m fatal no run secret on standard input"; exit 3; }'
+        )
     if steps:
         lines.append(
             'rm -rf "$d" && mkdir -p "$d" && tar -xf - -C "$d" '
@@ -115,10 +132,10 @@ def _script(steps: list[PatchStep], mark: str, then: str | None) -> str:
             )
         if step.patch.strip():
             lines.append(f'attempt "$d/{i}.diff" || {{ rm -rf "$d"; exit 1; }}')
-    lines += ['rm -rf "$d"' if steps else ":", 'echo "$m done"']
+    lines += ['rm -rf "$d"' if steps else ":", "exec </dev/null", 'echo "$m done"']
     if then is not None:
         lines.append(f"{{\n{then}\n}} </dev/null")
-    return "\n".join(lines) + "\n"
+    return safe_git_script("\n".join(lines) + "\n")
 
 
 def _archive(steps: list[PatchStep]) -> bytes:
@@ -144,21 +161,41 @@ def apply_patches(
 
 
 def apply_then_run(
-    sandbox: Sandbox, steps: list[PatchStep], command: str | None, *, timeout_s: float
+    sandbox: Sandbox,
+    steps: list[PatchStep],
+    command: str | None,
+    *,
+    timeout_s: float,
+    secret: str | None = None,
 ) -> tuple[list[ApplyResult], ExecResult | None]:
     """Apply `steps`, then, if every one applied, run `command` (bash, stdin empty), all in
     one sandbox command under one deadline. Returns the per-step results and what
-    `command` did (its output is what followed the patching; None: it did not run)."""
+    `command` did (its output is what followed the patching; None: it did not run).
+    `secret` (one line) is in `$__swelego_secret` for `command`, and nowhere else.
+
+    A step whose patch would write inside `.git` is refused before anything runs: the
+    steps before it are applied (and `command` is not run)."""
+    for at, step in enumerate(steps):
+        if unsafe := git_dir_paths(step.patch):
+            results = apply_patches(sandbox, steps[:at], timeout_s=timeout_s) if at else []
+            if results and not results[-1].ok:
+                return results, None
+            return [*results, _refused(step, unsafe)], None
     if not steps and command is None:
         return [], None
+    if secret is not None and ("\n" in secret or "\r" in secret):
+        raise ValueError("the run secret must be one line")
     mark = f"@@swelego-apply-{uuid.uuid4().hex[:12]}"
+    stdin = (secret.encode() + b"\n") if secret is not None else b""
+    stdin += _archive(steps) if steps else b""
     run = sandbox.exec(
-        f"bash -c {shlex.quote(_script(steps, mark, command))}",
+        f"bash -c {shlex.quote(_script(steps, mark, command, secret=secret is not None))}",
         timeout_s=timeout_s,
-        stdin=_archive(steps) if steps else None,
+        stdin=stdin or None,
     )
-    results = _parse(steps, run.output, mark)
     done, after = _after_done(run.output, mark)
+    patching_output = run.output[: len(run.output) - len(after)] if done else run.output
+    results = _parse(steps, patching_output, mark)
     stopped = ""
     if run.timed_out and not done:
         stopped = f"stopped: the deadline ({timeout_s:g} s) hit"
@@ -173,6 +210,12 @@ def apply_then_run(
     if not done or command is None:
         return results, None
     return results, run.model_copy(update={"output": after})
+
+
+def _refused(step: PatchStep, paths: list[str]) -> ApplyResult:
+    shown = ", ".join(paths[:3]) + (f" (+{len(paths) - 3} more)" if len(paths) > 3 else "")
+    reason = f"{step.name} refused: it would write inside .git ({shown})"
+    return ApplyResult(ok=False, reason=reason, log=f"[{step.name}] {reason}\n")
 
 
 def _after_done(output: str, mark: str) -> tuple[bool, str]:
@@ -306,3 +349,187 @@ def build_test_command(test_cmd: str, files: list[str]) -> str:
 def _django_module(path: str) -> str:
     path = path.removesuffix(".py").removeprefix("tests/")
     return path.replace("/", ".")
+
+
+# -- what a patch touches ---------------------------------------------------------------
+# Lines that can name a path for `git apply` or GNU patch (unified, context, git headers).
+_HEADER_PREFIXES = (
+    "diff ",
+    "--- ",
+    "+++ ",
+    "*** ",
+    "Index: ",
+    "rename from ",
+    "rename to ",
+    "copy from ",
+    "copy to ",
+    "rename old ",
+    "rename new ",
+)
+_SYMLINK_MODE_RE = re.compile(r"^(?:new file mode|new mode|index [0-9a-f]+\.\.[0-9a-f]+) 120000$")
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unquote(text: str) -> str:
+    """Decode C-style quoted names (`"a/\\056git/x"`) the way git and GNU patch do."""
+
+    def one(match: re.Match[str]) -> str:
+        body, out, i = match.group(1), bytearray(), 0
+        while i < len(body):
+            char = body[i]
+            if char == "\\" and i + 1 < len(body):
+                nxt = body[i + 1]
+                if re.match(r"[0-7]{3}", body[i + 1 : i + 4]):
+                    out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
+                    i += 4
+                    continue
+                out += _ESCAPES.get(nxt, nxt).encode()
+                i += 2
+                continue
+            out += char.encode()
+            i += 1
+        return out.decode(errors="replace")
+
+    return re.sub(r'"((?:[^"\\]|\\.)*)"', one, text)
+
+
+def _has_git_component(text: str) -> bool:
+    """Whether any `/`- or whitespace-separated part of `text` is `.git` (any case,
+    trailing dots or spaces ignored, as some filesystems would)."""
+    parts = re.split(r"[/\\\s]+", _unquote(text))
+    return any(part.rstrip(". ").lower() == ".git" for part in parts)
+
+
+def git_dir_paths(patch: str) -> list[str]:
+    """The header lines (and symlink targets) of `patch` that reach into a `.git`
+    directory; empty when the patch stays in the working tree. Conservative: every line
+    that could name a path is checked, wherever it is."""
+    unsafe: list[str] = []
+    symlink = False
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            symlink = False
+        if line.startswith(_HEADER_PREFIXES) and _has_git_component(line.split(" ", 1)[1]):
+            unsafe.append(line.strip()[:200])
+        elif _SYMLINK_MODE_RE.match(line.strip()):
+            symlink = True
+        elif symlink and line.startswith("+") and _has_git_component(line[1:]):
+            unsafe.append(f"symlink to {line[1:].strip()[:200]}")
+    return list(dict.fromkeys(unsafe))
+
+
+class FileChange(BaseModel):
+    """One file a patch touches: its path before (None: created) and after (None:
+    deleted); a rename or copy has both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    old: str | None
+    new: str | None
+
+    @property
+    def paths(self) -> list[str]:
+        return list(dict.fromkeys(p for p in (self.old, self.new) if p))
+
+
+def _strip_prefix(raw: str) -> str | None:
+    """A header path as `patch -p1` sees it (None for /dev/null)."""
+    path = _unquote(raw.split("\t", 1)[0].rstrip())
+    if path == "/dev/null":
+        return None
+    return path.split("/", 1)[1] if "/" in path else path
+
+
+def _git_line_paths(rest: str) -> tuple[str | None, str | None]:
+    """(old, new) from the text after `diff --git ` (names with spaces, quoted names)."""
+    if m := re.match(r'^("(?:[^"\\]|\\.)*"|\S+) ("(?:[^"\\]|\\.)*"|\S+)$', rest):
+        return _strip_prefix(m.group(1)), _strip_prefix(m.group(2))
+    half = (len(rest) - 1) // 2  # `a/<p> b/<p>` with spaces in <p>
+    left, right = rest[:half], rest[half + 1 :]
+    if rest[half : half + 1] == " " and left[2:] == right[2:]:
+        return _strip_prefix(left), _strip_prefix(right)
+    return None, None
+
+
+_HUNK_RE = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+
+
+def _hunk_end(lines: list[str], at: int) -> int:
+    """The index after the unified hunk whose header is lines[at] (its counted body)."""
+    m = _HUNK_RE.match(lines[at])
+    assert m is not None
+    old = int(m.group(1)) if m.group(1) is not None else 1
+    new = int(m.group(2)) if m.group(2) is not None else 1
+    i = at + 1
+    while i < len(lines) and (old > 0 or new > 0 or lines[i].startswith("\\")):
+        kind = lines[i][:1]
+        if kind == "\\":
+            pass
+        elif kind == "-":
+            old -= 1
+        elif kind == "+":
+            new -= 1
+        elif kind in (" ", ""):
+            old, new = old - 1, new - 1
+        else:
+            break
+        i += 1
+    return i
+
+
+_CONTEXT_RANGE_RE = re.compile(r"^(?:\*\*\* \d+(?:,\d+)? \*\*\*\*|--- \d+(?:,\d+)? ----)$")
+
+
+class _Section:
+    def __init__(self, old: str | None, new: str | None, kind: str) -> None:
+        self.old, self.new, self.kind, self.minus = old, new, kind, False
+
+
+def file_changes(patch: str) -> list[FileChange]:
+    """Every file `patch` creates, changes, deletes, renames or copies, in order: git
+    sections, plain unified and context diffs; hunk bodies are skipped by their counts, as
+    `git apply` and GNU patch read them. Paths named only by `Index:` lines count as
+    changed."""
+    lines = patch.splitlines()
+    sections: list[_Section] = []
+    cur: _Section | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _HUNK_RE.match(line):
+            i = _hunk_end(lines, i)
+            continue
+        if _CONTEXT_RANGE_RE.match(line):
+            pass
+        elif line.startswith("diff --git "):
+            cur = _Section(*_git_line_paths(line[len("diff --git ") :]), kind="git")
+            sections.append(cur)
+        elif line.startswith("*** "):
+            cur = _Section(_strip_prefix(line[4:]), None, kind="context")
+            sections.append(cur)
+        elif line.startswith("--- "):
+            path = _strip_prefix(line[4:])
+            if cur is not None and cur.kind == "context" and not cur.minus:
+                cur.new = path
+            elif cur is not None and cur.kind == "git" and not cur.minus:
+                cur.old = path
+            else:
+                cur = _Section(path, None, kind="unified")
+                sections.append(cur)
+            cur.minus = True
+        elif line.startswith("+++ ") and cur is not None:
+            cur.new = _strip_prefix(line[4:])
+        elif line.startswith(("rename from ", "copy from ")) and cur is not None:
+            cur.old = _unquote(line.split(" ", 2)[2])
+        elif line.startswith(("rename to ", "copy to ")) and cur is not None:
+            cur.new = _unquote(line.split(" ", 2)[2])
+        elif line.startswith("new file mode") and cur is not None:
+            cur.old = None
+        elif line.startswith("deleted file mode") and cur is not None:
+            cur.new = None
+        elif line.startswith("Index: "):
+            name = _unquote(line[len("Index: ") :].strip())
+            sections.append(_Section(name, name, kind="index"))
+        i += 1
+    changes = [FileChange(old=s.old, new=s.new) for s in sections if s.old or s.new]
+    return list({(c.old, c.new): c for c in changes}.values())

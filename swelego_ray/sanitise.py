@@ -9,6 +9,9 @@ injected bug included), so `git log` / `git diff` reveal nothing.
 `verify` then checks the object store itself: every commit object present must be an
 ancestor of the base commit (real) or the single re-init commit (synthetic). Any failure
 is reported with reason `sanitise_failed`; the item must not go on.
+
+Every git here is the safe one (`sandbox._git.SAFE_GIT`: gitsafe's options and
+environment), since a repository's build may have written its `.git/config`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import shlex
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swelego_ray.sandbox._git import safe_git_script
 from swelego_ray.sandbox._protocol import Sandbox
 
 SANITISE_FAILED = "sanitise_failed"
@@ -25,7 +29,6 @@ _PSEUDO_REFS = (
     "ORIG_HEAD FETCH_HEAD MERGE_HEAD CHERRY_PICK_HEAD REVERT_HEAD BISECT_HEAD AUTO_MERGE "
     "REBASE_HEAD"
 )
-_GIT = "git -c gc.auto=0 -c core.hooksPath=/dev/null -c commit.gpgsign=false"
 
 
 class SanitiseReport(BaseModel):
@@ -57,11 +60,11 @@ for p in {_PSEUDO_REFS}; do rm -f ".git/$p"; done
 rm -rf .git/rebase-merge .git/rebase-apply .git/refs/original .git/logs/refs/stash
 rm -f .git/objects/pack/*.keep
 if [ -s .git/objects/info/alternates ]; then
-  {_GIT} repack -a -d -q
+  git repack -a -d -q
   rm -f .git/objects/info/alternates
 fi
-{_GIT} reflog expire --expire=now --expire-unreachable=now --all
-{_GIT} gc --prune=now --quiet
+git reflog expire --expire=now --expire-unreachable=now --all
+git gc --prune=now --quiet
 echo SANITISED
 """
 
@@ -72,7 +75,7 @@ set -e
 rm -rf .git
 git init -q -b {INIT_BRANCH}
 git add -A
-{_GIT} -c user.name=swelego -c user.email=swelego@localhost commit -q --no-verify \\
+git -c user.name=swelego -c user.email=swelego@localhost commit -q --no-verify \\
   -m "Initial commit"
 echo SANITISED
 """
@@ -120,7 +123,7 @@ def _problems(output: str) -> list[str]:
 def verify(sandbox: Sandbox, allowed_tip: str, *, single_commit: bool = False) -> list[str]:
     """Problems left in the repository (empty list: clean)."""
     script = _verify_script(shlex.quote(allowed_tip), single_commit=single_commit)
-    result = sandbox.exec(f"bash -c {shlex.quote(script)}", timeout_s=300)
+    result = sandbox.exec(f"bash -c {shlex.quote(safe_git_script(script))}", timeout_s=300)
     return _problems(result.output)
 
 
@@ -136,7 +139,7 @@ def sanitise(
     # One exec: sanitise, print HEAD, then verify against it.
     script += 'set +e\necho "HEAD=$(git rev-parse HEAD)"\n'
     script += _verify_script('"$(git rev-parse HEAD)"', single_commit=synthetic)
-    result = sandbox.exec(f"bash -c {shlex.quote(script)}", timeout_s=timeout_s)
+    result = sandbox.exec(f"bash -c {shlex.quote(safe_git_script(script))}", timeout_s=timeout_s)
     log = f"$ sanitise ({'synthetic' if synthetic else 'real'})\n{result.output}"
     if "SANITISED" not in result.output:
         problems = [ln[8:] for ln in result.output.splitlines() if ln.startswith("PROBLEM ")]

@@ -1,4 +1,12 @@
-"""Evaluating one instance in one sandbox (runs inside a Ray task)."""
+"""Evaluating one instance in one sandbox (runs inside a Ray task).
+
+Runner-control files the prediction touches (conftest.py, pytest settings, sitecustomize,
+.pth files, ...: `swelego_ray.evidence.runner_control`) are put back as at HEAD before the
+test patch, by the same reset that protects the test patch's files, and the instance is
+reported as tampering (`GradeReport.tampered_files`). Whether a change to tox.ini,
+setup.cfg or pyproject.toml touches their pytest settings is decided after the prediction
+is applied (one more sandbox command, only for predictions that touch those files).
+"""
 
 from __future__ import annotations
 
@@ -10,22 +18,30 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.envs import EnvBuildError, Environment
 from swelego_ray.evaluate._config import Prediction
+from swelego_ray.evidence import pytest_settings_differ, runner_control
 from swelego_ray.fanout import ItemOutput
 from swelego_ray.grading import GradeReport, InfraFailure, grade, infra_error
 from swelego_ray.harness import (
     HarnessFailure,
     backend_for,
     bug_patch,
+    file_versions,
     patch_and_test,
     start_task_sandbox,
     task_test_command,
 )
-from swelego_ray.patching import ApplyMethod, PatchStep, files_in_patch
-from swelego_ray.sandbox import Limits, SandboxError
+from swelego_ray.patching import (
+    ApplyMethod,
+    ApplyResult,
+    PatchStep,
+    apply_patches,
+    files_in_patch,
+)
+from swelego_ray.sandbox import Limits, Sandbox, SandboxError
 from swelego_ray.schema import Task
 from swelego_ray.storage import result_key
 
-HARNESS_VERSION = "1"  # bump when a change to the harness must invalidate stored results
+HARNESS_VERSION = "2"  # bump when a change to the harness must invalidate stored results
 
 
 class EvalItem(BaseModel):
@@ -89,8 +105,9 @@ def evaluate_instance(item: EvalItem) -> ItemOutput:
         empty_patch=not patch.strip(),
         env_key=item.env.key,
     )
+    tampered: list[str] = []
     try:
-        result.report = _evaluate(item, patch, result, log, files)
+        result.report = _evaluate(item, patch, result, log, files, tampered)
     except HarnessFailure as exc:
         result.report = infra_error(task.instance_id, exc.failure, exc.detail)
     except EnvBuildError as exc:
@@ -100,37 +117,71 @@ def evaluate_instance(item: EvalItem) -> ItemOutput:
     except Exception as exc:  # a bug of ours: recorded with its traceback, never dropped
         detail = "".join(traceback.format_exception(exc)[-8:])
         result.report = infra_error(task.instance_id, InfraFailure.INTERNAL, detail)
+    if tampered:
+        result.report = result.report.model_copy(update={"tampered_files": tampered})
     result.duration_s = time.monotonic() - start
     files["apply.log"] = "\n".join(log)
     return ItemOutput(record=result.model_dump(mode="json"), files=files)
 
 
 def _evaluate(
-    item: EvalItem, patch: str, result: InstanceResult, log: list[str], files: dict[str, str]
+    item: EvalItem,
+    patch: str,
+    result: InstanceResult,
+    log: list[str],
+    files: dict[str, str],
+    tampered: list[str],
 ) -> GradeReport:
     task, env = item.task, item.env
     backend = backend_for(item.backend, item.backend_options)
     backend.prepare(env)
     sandbox, _head = start_task_sandbox(backend, env, task, item.limits, log)
     with sandbox:
+        model = PatchStep(name="model_patch", patch=patch)
+        control = runner_control(patch)
+        steps = [model]
+        if control.check:  # apply it alone first: its settings files are compared after
+            applied = apply_patches(sandbox, [model], timeout_s=item.limits.timeout_s)
+            log.extend(a.log for a in applied)
+            _check_model_patch(applied[0], result)
+            steps = []
+            control.restore += _changed_settings(sandbox, control.check)
+        tampered += control.restore
+        if tampered:
+            log.append(f"runner-control files restored to HEAD: {', '.join(tampered)}")
         # A prediction must not pre-empt the tests it is graded with (SWE-bench resets
-        # the test patch's files before applying it, too): both in one sandbox command.
-        steps = [
-            PatchStep(name="model_patch", patch=patch),
-            PatchStep(
-                name="test_patch", patch=task.test_patch, reset=files_in_patch(task.test_patch)
-            ),
-        ]
+        # the test patch's files before applying it, too), nor change how they run.
+        reset = list(dict.fromkeys([*files_in_patch(task.test_patch), *tampered]))
+        steps.append(PatchStep(name="test_patch", patch=task.test_patch, reset=reset))
         result.test_command = task_test_command(task, env.spec.test_cmd)
-        timeout_s = item.limits.timeout_s
-        applied, run = patch_and_test(sandbox, steps, result.test_command, timeout_s=timeout_s)
+        applied, run = patch_and_test(
+            sandbox,
+            steps,
+            result.test_command,
+            timeout_s=item.limits.timeout_s,
+            parser=env.spec.log_parser,
+        )
         log.extend(a.log for a in applied)
-        if not applied[0].ok:
-            raise HarnessFailure(InfraFailure.PATCH_APPLY, applied[0].reason)
-        result.patch_method = applied[0].method
-        if not applied[1].ok:
-            raise HarnessFailure(InfraFailure.TEST_PATCH_APPLY, applied[1].reason)
-        result.test_patch_method = applied[1].method
+        by_name = {step.name: a for step, a in zip(steps, applied, strict=False)}
+        if "model_patch" in by_name:
+            _check_model_patch(by_name["model_patch"], result)
+        test_step = by_name["test_patch"]  # reached: the model patch applied
+        if not test_step.ok:
+            raise HarnessFailure(InfraFailure.TEST_PATCH_APPLY, test_step.reason)
+        result.test_patch_method = test_step.method
         assert run is not None  # every patch applied
         files["test_output.txt"] = run.output
         return grade(task, run, env.spec.log_parser)
+
+
+def _check_model_patch(applied: ApplyResult, result: InstanceResult) -> None:
+    if not applied.ok:
+        raise HarnessFailure(InfraFailure.PATCH_APPLY, applied.reason)
+    result.patch_method = applied.method
+
+
+def _changed_settings(sandbox: Sandbox, paths: list[str]) -> list[str]:
+    """The settings files among `paths` whose pytest settings the applied prediction
+    changed (HEAD's version against the working tree's)."""
+    versions = file_versions(sandbox, paths)
+    return [p for p in paths if pytest_settings_differ(p, *versions[p])]

@@ -9,13 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from swelego_ray.evaluate._instance import InstanceResult
 from swelego_ray.grading import Outcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class EvaluationReport(BaseModel):
     """Counts and id lists as SWE-bench's run report has them, plus why each instance that
-    did not resolve did not (`reasons`, `details`). `results` holds every instance's full
-    result (not written to report.json; each is stored beside its logs)."""
+    did not resolve did not (`reasons`, `details`) and which predictions tampered with the
+    test run (`tampered_ids`, `tampering`: runner-control files restored, PASSED lines
+    without a signed record). `results` holds every instance's full result (not written
+    to report.json; each is stored beside its logs)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +37,8 @@ class EvaluationReport(BaseModel):
     error_ids: list[str]
     reasons: dict[str, str] = Field(default_factory=dict)
     details: dict[str, str] = Field(default_factory=dict)
+    tampered_ids: list[str] = Field(default_factory=list)
+    tampering: dict[str, str] = Field(default_factory=dict)
     funnel: dict[str, Any] = Field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     results: list[InstanceResult] = Field(default_factory=list, exclude=True)
@@ -58,6 +62,7 @@ def build_report(
         if r.report.reason:
             reasons[r.instance_id] = r.report.reason
             details[r.instance_id] = r.report.detail[:2000]
+    tampering = {r.instance_id: _tampering(r) for r in results if r.report.tampering}
     submitted = [r.instance_id for r in results]
     completed = by_outcome[Outcome.RESOLVED] + by_outcome[Outcome.UNRESOLVED]
     empty = [r.instance_id for r in results if r.empty_patch]
@@ -78,9 +83,21 @@ def build_report(
         error_ids=sorted(by_outcome[Outcome.ERROR]),
         reasons=reasons,
         details=details,
+        tampered_ids=sorted(tampering),
+        tampering=dict(sorted(tampering.items())),
         funnel=funnel,
         results=sorted(results, key=lambda r: r.instance_id),
     )
+
+
+def _tampering(r: InstanceResult) -> str:
+    parts = []
+    if r.report.tampered_files:
+        parts.append("runner-control files restored: " + ", ".join(r.report.tampered_files))
+    if r.report.unsigned_passes:
+        shown = ", ".join(r.report.unsigned_passes[:5])
+        parts.append(f"PASSED in the log without a signed record: {shown}")
+    return "; ".join(parts)
 
 
 def _row(r: InstanceResult) -> list[str]:
@@ -103,6 +120,7 @@ def summary_line(report: EvaluationReport) -> str:
         f"resolved {report.resolved_instances}/{report.total_instances} "
         f"({100 * report.resolve_rate:.1f}%), unresolved {report.unresolved_instances}, "
         f"errors {report.error_instances}, empty patches {report.empty_patch_instances}"
+        + (f", tampering {len(report.tampered_ids)}" if report.tampered_ids else "")
     )
 
 
@@ -119,6 +137,9 @@ def render_markdown(report: EvaluationReport) -> str:
             lines.append(
                 f"- `{iid}`: {report.reasons[iid]}" + (f" ({first[:200]})" if first else "")
             )
+    if report.tampering:
+        lines += ["", "## Tampering with the test run", ""]
+        lines += [f"- `{iid}`: {what}" for iid, what in report.tampering.items()]
     return "\n".join(lines) + "\n"
 
 

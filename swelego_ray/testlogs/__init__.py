@@ -7,6 +7,7 @@ way graders must: tolerating test ids that public datasets cut at the first spac
 from swelego_ray.testlogs._pytest import parse_matplotlib, parse_pytest, parse_pytest_options
 from swelego_ray.testlogs._registry import (
     PARSERS,
+    PYTEST_PARSERS,
     REPO_PARSERS,
     LogParser,
     LogParserError,
@@ -18,6 +19,7 @@ from swelego_ray.testlogs._unittest import parse_sympy, parse_unittest
 
 __all__ = [
     "PARSERS",
+    "PYTEST_PARSERS",
     "REPO_PARSERS",
     "LogParser",
     "LogParserError",

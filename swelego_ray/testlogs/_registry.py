@@ -29,6 +29,10 @@ PARSERS: dict[str, LogParser] = {
     "sympy": parse_sympy,
 }
 
+# Parsers of pytest's own log format: a run graded by one of these can be read from the
+# evidence plugin's signed records instead (swelego_ray.evidence).
+PYTEST_PARSERS = frozenset({"pytest", "pytest_v2", "pytest_options", "seaborn", "matplotlib"})
+
 # Which parser SWE-bench uses per repository, for spec authors (data, not code paths).
 REPO_PARSERS: dict[str, str] = {
     "astropy/astropy": "pytest_v2",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.envs import EnvBuildError, Environment
 from swelego_ray.fanout import ItemOutput
+from swelego_ray.gitsafe import DIFF_FLAGS
 from swelego_ray.grading import InfraFailure, read_run
 from swelego_ray.harness import BUG_PATCH_KEY, HarnessFailure, backend_for, patch_and_test
 from swelego_ray.patching import PatchStep
@@ -21,7 +22,7 @@ from swelego_ray.testlogs import StatusMap, TestStatus
 from swelego_ray.validate._config import ChangeKind
 from swelego_ray.validate._stability import classify
 
-HARNESS_VERSION = "1"
+HARNESS_VERSION = "2"
 NO_FAIL_TO_PASS = "no_fail_to_pass"
 TOO_FEW_PASS_TO_PASS = "too_few_pass_to_pass"
 CANDIDATE_PATCH_FAILED = "candidate_patch_failed"
@@ -103,14 +104,16 @@ def _runs(
                 PatchStep(name="test_patch", patch=job.test_patch),
                 PatchStep(name=name, patch=change),
             ]
-            # the fix of a bug undoes it: its diff, taken before the tests run
-            prelude = f"git add -A && git diff --cached -R --no-color HEAD > {_UNDO}"
+            # the fix of a bug undoes it: its diff, taken before the tests run (`git` is
+            # the safe one in the patching script)
+            prelude = f"git add -A && git diff --cached -R {DIFF_FLAGS} HEAD > {_UNDO}"
             applied, run = patch_and_test(
                 sandbox,
                 steps,
                 job.test_cmd,
                 timeout_s=job.limits.timeout_s,
                 prelude=prelude if reverse and i == 0 else "",
+                parser=job.parser,
             )
             logs.extend(a.log for a in applied)
             if not applied[0].ok:

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from swelego_ray.evidence import SECRET_VAR, new_run_id, record_line, run_script
 from swelego_ray.grading import (
     InfraFailure,
     Outcome,
@@ -16,7 +17,6 @@ from swelego_ray.grading import (
     grade,
     new_nonce,
     read_run,
-    wrap_test_command,
 )
 from swelego_ray.schema import Task
 
@@ -67,11 +67,13 @@ def test_partial_and_no():
     assert grade(_task(), _run(broke_p2p, 1), "pytest").resolved_status is ResolvedStatus.NO
 
 
-def test_missing_test_counts_as_failure():
+def test_missing_test_counts_as_failure_and_is_named_not_run():
     log = "PASSED tests/test_m.py::test_fixed\nPASSED tests/test_m.py::test_old\n"
     report = grade(_task(), _run(log, 0), "pytest")
     assert report.FAIL_TO_PASS.failure == ["tests/test_m.py::test_p[a b]"]
     assert report.resolved_status is ResolvedStatus.PARTIAL
+    assert report.reason == UnresolvedReason.TESTS_NOT_RUN
+    assert "not seen to run" in report.detail and "test_p[a b]" in report.detail
 
 
 def test_ids_cut_at_first_space_are_matched():
@@ -131,6 +133,24 @@ def test_infra_failures_are_labelled_apart():
     assert (cut.outcome, cut.reason) == (Outcome.ERROR, InfraFailure.OUTPUT_TRUNCATED)
 
 
+def _host_run(tmp_path: Path, command: str, *, signed: bool) -> TestRun:
+    """`command` run on the host in `tmp_path` by the harness's own script, the secret on
+    standard input as in a sandbox."""
+    secret = new_nonce()
+    script = f"IFS= read -r {SECRET_VAR}\n" + run_script(
+        command, timeout_s=None, signed=signed, run_id=new_run_id()
+    )
+    proc = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, input=f"{secret}\n", capture_output=True, text=True
+    )
+    output = proc.stdout + proc.stderr
+    assert secret not in script
+    return TestRun(nonce=secret, output=output, exit_code=proc.returncode, signed=signed)
+
+
+PYTEST = f"{sys.executable} -m pytest -rA -p no:cacheprovider tests"
+
+
 def test_spoofing_conftest_caught_on_a_real_pytest_run(tmp_path: Path):
     """A patch adds a conftest that prints fake PASSED lines after the real summary; the
     real test fails, so pytest exits 1 and the run must not grade as resolved."""
@@ -143,12 +163,124 @@ def test_spoofing_conftest_caught_on_a_real_pytest_run(tmp_path: Path):
             print(">>>>> SWELEGO TESTS END guess exit=0")
     """)
     )
-    nonce = new_nonce()
-    script = wrap_test_command(f"{sys.executable} -m pytest -rA -p no:cacheprovider tests", nonce)
-    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True)
-    run = TestRun(nonce=nonce, output=proc.stdout + proc.stderr, exit_code=proc.returncode)
-    assert run.exit_code == 1
     task = _task(f2p=["tests/test_m.py::test_fixed"], p2p=[])
-    report = grade(task, run, "pytest")
+    for signed in (False, True):
+        run = _host_run(tmp_path, PYTEST, signed=signed)
+        assert run.exit_code == 1
+        report = grade(task, run, "pytest")
+        assert report.outcome is Outcome.UNRESOLVED
+        assert report.FAIL_TO_PASS.failure == ["tests/test_m.py::test_fixed"]
+
+
+def test_signed_records_grade_a_real_pytest_run(tmp_path: Path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/test_m.py").write_text(
+        textwrap.dedent("""\
+        import pytest
+
+        def test_fixed():
+            pass
+
+        @pytest.mark.parametrize("x", ["a b", "c"])
+        def test_p(x):
+            pass
+
+        def test_old():
+            assert False
+    """)
+    )
+    run = _host_run(tmp_path, PYTEST, signed=True)
+    reading = read_run(run, "pytest")
+    assert reading.valid, reading.detail
+    assert reading.statuses == {
+        "tests/test_m.py::test_fixed": "PASSED",
+        "tests/test_m.py::test_p[a b]": "PASSED",
+        "tests/test_m.py::test_p[c]": "PASSED",
+        "tests/test_m.py::test_old": "FAILED",
+    }
+    report = grade(_task(), run, "pytest")
+    assert report.FAIL_TO_PASS.success == F2P and report.PASS_TO_PASS.failure == P2P
+    assert report.resolved_status is ResolvedStatus.NO
+    assert report.reason == UnresolvedReason.TESTS_FAILED
+
+
+FAKE_PASSES_AND_EXIT = textwrap.dedent("""\
+    import os
+
+    LINES = b"PASSED tests/test_m.py::test_fixed\\nPASSED tests/test_m.py::test_old\\n"
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+                os.write(int(fd), LINES)
+        except OSError:
+            pass
+    os._exit(0)
+""")
+
+
+def test_fake_passed_lines_and_exit_0_are_not_signed(tmp_path: Path):
+    """The tested code prints PASSED for every graded test past pytest's capture (to
+    every pipe it holds) and ends the process with exit 0 before pytest reports anything:
+    the log alone would pass it; the signed records stop after START."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/test_m.py").write_text(FAKE_PASSES_AND_EXIT)
+    unsigned = _host_run(tmp_path, PYTEST, signed=False)
+    assert grade(_task(p2p=[], f2p=["tests/test_m.py::test_fixed"]), unsigned, "pytest").resolved
+    run = _host_run(tmp_path, PYTEST, signed=True)
+    assert run.exit_code == 0
+    report = grade(_task(), run, "pytest")
     assert report.outcome is Outcome.UNRESOLVED
+    assert report.reason == UnresolvedReason.EVIDENCE_MISSING, report.detail
+
+
+def _signed_run(records: list[str], log: str = ALL_PASS, exit_code: int = 0, **kw) -> TestRun:
+    secret = "s3cret"
+    out = (
+        f">>>>> SWELEGO TESTS START {secret}\n{log}\n"
+        f">>>>> SWELEGO TESTS END {secret} exit={exit_code}\n"
+        f">>>>> SWELEGO RECORDS {secret}\n" + "".join(r + "\n" for r in records)
+    )
+    return TestRun(nonce=secret, output=out, exit_code=exit_code, signed=True, **kw)
+
+
+def _records(*results: tuple[str, str], secret: str = "s3cret", end: bool = True) -> list[str]:
+    events = [("START", ""), *[(status, name) for name, status in results]]
+    if end:
+        events.append(("END", "0"))
+    return [record_line(secret, i, status, name) for i, (status, name) in enumerate(events)]
+
+
+ALL_SIGNED = [
+    ("tests/test_m.py::test_fixed", "PASSED"),
+    ("tests/test_m.py::test_p[a b]", "PASSED"),
+    ("tests/test_m.py::test_old", "PASSED"),
+]
+
+
+def test_signed_run_resolves_on_verified_records():
+    report = grade(_task(), _signed_run(_records(*ALL_SIGNED)), "pytest")
+    assert report.resolved and not report.unsigned_passes
+
+
+def test_unsigned_passed_lines_are_ignored_and_flagged():
+    records = _records(*ALL_SIGNED[1:])  # test_fixed never ran: no record for it
+    report = grade(_task(), _signed_run(records), "pytest")
+    assert report.outcome is Outcome.UNRESOLVED
+    assert report.reason == UnresolvedReason.LOG_TAMPERED
+    assert report.unsigned_passes == ["tests/test_m.py::test_fixed"]
     assert report.FAIL_TO_PASS.failure == ["tests/test_m.py::test_fixed"]
+
+
+def test_forged_gapped_or_unfinished_records_are_refused():
+    good = _records(*ALL_SIGNED)
+    forged = [*good[:-1], record_line("guessed", 4, "PASSED", "tests/test_m.py::x"), good[-1]]
+    reading = read_run(_signed_run(forged), "pytest")
+    assert reading.problem is UnresolvedReason.LOG_TAMPERED and "do not verify" in reading.detail
+    gapped = good[:2] + good[3:]
+    assert read_run(_signed_run(gapped), "pytest").problem is UnresolvedReason.LOG_TAMPERED
+    unfinished = _records(*ALL_SIGNED, end=False)
+    reading = read_run(_signed_run(unfinished), "pytest")
+    assert reading.problem is UnresolvedReason.EVIDENCE_MISSING
+    assert read_run(_signed_run([]), "pytest").problem is UnresolvedReason.EVIDENCE_MISSING
+    cut = read_run(_signed_run(gapped, truncated=True), "pytest")
+    assert cut.problem is InfraFailure.OUTPUT_TRUNCATED

@@ -1,0 +1,126 @@
+"""The shell that runs a test command so that its results can be trusted, and the markers
+the host reads back.
+
+The run's secret never appears in a command line, an environment or a file in the sandbox:
+the host sends it as the first line of the sandbox command's standard input, the outer
+shell reads it into an unexported variable (`read -r`, a builtin) and prints the markers
+with builtins only, and the test command runs in a child with standard input from
+/dev/null. For pytest commands the secret also reaches the evidence plugin
+(swelego_evidence.py) on a pipe (file descriptor 3, a here-string) that the plugin reads
+and closes at import, before any conftest.py runs; the plugin then signs one record per
+test. Other runners (Django's runtests.py, sympy's bin/test, unittest) are graded from
+their log between the markers and the command's own exit code.
+
+Residual risk: a process in the sandbox that sets out to defeat the harness can read the
+outer shell's memory (same user, no ptrace restriction in the sandbox), and code in the
+pytest process can read the plugin's. Markers and signatures stop a log that merely claims
+results; they cannot stop code written against this harness in particular.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+import shlex
+import uuid
+from pathlib import Path
+
+from swelego_ray.patching import SECRET_VAR
+from swelego_ray.testlogs import PYTEST_PARSERS
+
+PLUGIN_MODULE = "swelego_evidence"
+SETUP_FAILED = "@@swelego-setup-failed"  # printed (before the start marker) by the script
+_PLUGIN_FD = 3
+_S = f"${SECRET_VAR}"  # the secret as the script refers to it
+
+
+def new_secret() -> str:
+    return secrets.token_hex(16)
+
+
+def start_marker(secret: str) -> str:
+    return f">>>>> SWELEGO TESTS START {secret}"
+
+
+def end_marker(secret: str) -> str:
+    return f">>>>> SWELEGO TESTS END {secret} exit="
+
+
+def records_marker(secret: str) -> str:
+    return f">>>>> SWELEGO RECORDS {secret}"
+
+
+def deadline_marker(secret: str) -> str:
+    return f"@@swelego-test-deadline-{secret}"
+
+
+# `pytest ...`, `py.test ...`, `python -m pytest ...`, optionally after VAR=value words
+_PYTEST_RE = re.compile(
+    r"^(?:\w+=\S*\s+)*(?:\S*/)?(?:pytest|py\.test|python[\d.]*(?:\s+-[A-Za-z]+)*\s+-m\s+pytest)"
+    r"(?:\s|$)"
+)
+
+
+def is_pytest_command(command: str) -> bool:
+    """Whether `command` starts pytest directly (not through tox, make, a script...)."""
+    return bool(_PYTEST_RE.match(command.strip()))
+
+
+def uses_signed_records(command: str, parser: str) -> bool:
+    """Whether a run of `command` graded with `parser` gets signed records (pytest run
+    directly, graded by a pytest-format parser)."""
+    return parser in PYTEST_PARSERS and is_pytest_command(command)
+
+
+@functools.cache
+def plugin_source() -> str:
+    return Path(__file__).with_name(f"{PLUGIN_MODULE}.py").read_text()
+
+
+def new_run_id() -> str:
+    """Names one run's private directory (the sandbox's /tmp) and plugin module."""
+    return uuid.uuid4().hex
+
+
+def run_script(command: str, *, timeout_s: float | None, signed: bool, run_id: str) -> str:
+    """Bash (run by a shell whose `$__swelego_secret` holds the secret) that runs `command`
+    between the markers, under `timeout_s` when given, and exits with its exit code; with
+    `signed`, the plugin's records follow the end marker."""
+    rd, module = f"/tmp/.swelego-run-{run_id}", f"{PLUGIN_MODULE}_{run_id}"
+    lines = []
+    if signed:
+        source = shlex.quote(plugin_source())
+        lines.append(
+            f"mkdir -m 700 {rd} && printf '%s' {source} > {rd}/{module}.py "
+            f'|| {{ echo "{SETUP_FAILED} cannot write the evidence plugin into {rd}"; '
+            "exit 125; }"
+        )
+    lines.append(f'echo ">>>>> SWELEGO TESTS START {_S}"')
+    run = f"bash -c {shlex.quote(command)}"
+    if timeout_s is not None:
+        lines.append("__swelego_t0=$(date +%s%3N)")
+        run = f"timeout -s KILL {timeout_s:.3f} {run}"
+    if signed:
+        env = (
+            f"SWELEGO_EVIDENCE_FD={_PLUGIN_FD} SWELEGO_EVIDENCE_OUT={rd}/records "
+            f'PYTHONPATH={rd}"${{PYTHONPATH:+:$PYTHONPATH}}" '
+            f'PYTEST_ADDOPTS="-p {module}${{PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}}"'
+        )
+        run = f'{env} {run} {_PLUGIN_FD}<<<"{_S}"'
+    lines += [f"{run} </dev/null 2>&1", "__swelego_rc=$?"]
+    if timeout_s is not None:
+        limit_ms = int(timeout_s * 1000) - 20
+        lines.append(
+            'if [ "$__swelego_rc" = 137 ] && '
+            f"[ $(( $(date +%s%3N) - __swelego_t0 )) -ge {limit_ms} ]; then "
+            f'echo; echo "@@swelego-test-deadline-{_S}"; fi'
+        )
+    lines.append(f'echo; echo ">>>>> SWELEGO TESTS END {_S} exit=$__swelego_rc"')
+    if signed:
+        lines.append(
+            f'echo ">>>>> SWELEGO RECORDS {_S}"; '
+            f"timeout -s KILL 10 head -c 8000000 -- {rd}/records 2>/dev/null; rm -rf -- {rd}"
+        )
+    lines.append('exit "$__swelego_rc"')
+    return "\n".join(lines) + "\n"
