@@ -158,7 +158,7 @@ class DiskWatchdog:
         """End the checks; True when the limit was hit."""
         self._done.set()
         self._thread.join(timeout=60)
-        return self.guard.check() or self.fired
+        return self.guard.check(force=self.fired) or self.fired
 
 
 class StdinFeeder:

@@ -151,7 +151,7 @@ def run_limited(
         code = proc.wait()
     killed = disk_hit
     if disk is not None:  # final usage (once all is dead); catches a fast writer, too
-        disk_hit = disk.check() or killed
+        disk_hit = disk.check(force=killed) or killed
     output = cap.text() + (disk.note(killed=killed) if disk is not None and disk_hit else "")
     oom = code != 0 and not timed_out and bool(_OOM_MARKERS.search(bytes(cap.head + cap.tail)))
     return ExecResult(
