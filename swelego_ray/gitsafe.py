@@ -187,3 +187,19 @@ def append_excludes(checkout: Path, comment: str, paths: Iterable[str]) -> None:
     fd = os.open(info / "exclude", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "a") as handle:
         handle.write("\n".join(lines) + "\n")
+
+
+def reset_shell(checkout: str) -> str:
+    """Shell lines doing `reset_repo_config`'s reset of `checkout/.git` where the checkout
+    is not the host's (an image build, a sandbox): refuse a .git that is not a plain
+    directory, remove the configuring files and hooks, write the fixed config."""
+    git_dir = shlex.quote(f"{checkout}/.git")
+    refuse = f"swelego: {checkout}/.git is not a plain directory; refused"
+    files = " ".join(f"{git_dir}/{name}" for name in (*_CONFIG_FILES, "hooks"))
+    return (
+        f"if [ -L {git_dir} ] || [ ! -d {git_dir} ]; then echo {shlex.quote(refuse)} >&2; "
+        "exit 1; fi\n"
+        f"rm -rf {files}\n"
+        f"mkdir {git_dir}/hooks\n"
+        f"printf %s {shlex.quote(_MINIMAL_CONFIG)} > {git_dir}/config\n"
+    )

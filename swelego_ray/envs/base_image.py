@@ -1,7 +1,7 @@
 """A Debian + Python base image built offline from Debian's packages (no registry needed).
 
 For machines that can reach Debian's package mirror but no container registry: debootstrap
-a minimal rootfs with Python, venv and git from the mirror apt already uses on this host,
+a minimal rootfs with Python, venv, git and patch from the mirror apt already uses on this host,
 import it into the engine, and keep a `docker save` tarball under the cache directory so
 the next machine state (or a wiped engine) loads it in seconds instead of rebuilding.
 Machines with a registry use `python:<version>-slim` instead (ImageConfig.base_image).
@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PACKAGES = ("python3", "python3-venv", "git", "ca-certificates", "procps")
+# python3 and venv for environments, git and patch for the harness (bash, tar and
+# coreutils' timeout are in every minbase); the tag hashes this list, so adding a package
+# means a new base image, never an old cached one without it.
+PACKAGES = ("python3", "python3-venv", "git", "patch", "ca-certificates", "procps")
 _TRIM = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info")
 _TRIM += ("usr/share/locale",)
 

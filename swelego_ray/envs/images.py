@@ -1,21 +1,30 @@
 """Environment images for the docker backend: one image per Environment.key.
 
 The image holds the repository at its commit in TESTBED and the spec's virtualenv at
-VENV, built FROM a configurable base (`python:<version>-slim` where a registry is
+VENV, made FROM a configurable base (`python:<version>-slim` where a registry is
 reachable; a local debootstrap base otherwise). Its tag is a digest of everything that
-shapes it (env key, base image id, recipe files, options), so an existing tag means
-up to date and a rebuild is skipped; labels carry the env key and spec digest for people.
+shapes it (env key, base image id, recipe, options), so an existing tag means up to date
+and a rebuild is skipped; labels carry the env key and spec digest for people.
+
+Set-up steps (the venv with spec.packages, then the repository's pre_install/install)
+run as containers committed as images (envs._setup_container), not as RUN steps of a
+build: podman's build API ran RUN steps in the host's network namespace. The venv image
+`swelego-venv:<digest>` is shared by every commit with the same base, Python and
+packages. After the set-up, the testbed's .git is reset (gitsafe) and the image must
+have HARNESS_TOOLS, or the build fails naming the missing ones.
 
 Two options make it work on machines without a registry or PyPI inside builds:
 `host_interpreters` copies this host's interpreter for spec.python into a cached layer
-when the base lacks it; `wheelhouse` downloads wheels on the host and installs them with
-`pip --no-index` while the build has no network.
+when the base lacks it; `wheelhouse` downloads wheels in a local build sandbox
+(envs.wheelhouse) and installs them with `pip --no-index` in set-up steps that have no
+network.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import re
 import shlex
@@ -28,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from swelego_ray.envs._setup_container import run_and_commit
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
 from swelego_ray.envs._swebench_specs import REQUIREMENTS_DROP, requirements_step_candidates
 from swelego_ray.envs.interpreters import find_interpreter
@@ -35,6 +45,7 @@ from swelego_ray.envs.project_deps import local_target_extras, static_dependenci
 from swelego_ray.envs.repos import cached_checkout, file_lock
 from swelego_ray.envs.resolution import pip_install_args
 from swelego_ray.envs.wheelhouse import wheelhouse
+from swelego_ray.gitsafe import GIT_SHELL, reset_shell
 from swelego_ray.sandbox._protocol import TESTBED, VENV
 from swelego_ray.storage import content_hash
 
@@ -47,12 +58,35 @@ LABEL_KEY = "swelego.env_key"
 LABEL_SPEC = "swelego.spec_digest"
 LABEL_HEAD = "swelego.head"  # the commit TESTBED was checked out at
 HEAD_FILE = "/opt/swelego/head"  # the commit after set-up: diffs are taken against it
-_FIXED_GIT = (
-    "GIT_AUTHOR_DATE=2000-01-01T00:00:00+0000 GIT_COMMITTER_DATE=2000-01-01T00:00:00+0000 "
-    "git -c user.name=swelego -c user.email=swelego@localhost -c commit.gpgsign=false "
-    "-c core.hooksPath=/dev/null"
+# git in the image build after the set-up ran: a shell function with gitsafe's options
+# (the fixed config that reset_shell writes carries the identity), and a fixed clock for
+# the set-up commit.
+_GIT = "safe_git"
+_GIT_FUNCTION = f'safe_git() {{ {GIT_SHELL} "$@"; }}'
+_EPOCH = "2000-01-01T00:00:00+0000"
+_FIXED_GIT = f"GIT_AUTHOR_DATE={_EPOCH} GIT_COMMITTER_DATE={_EPOCH} {_GIT}"
+# What the harness runs in every sandbox (the exec wrapper, patching, diffs, archives).
+HARNESS_TOOLS = ("git", "patch", "bash", "tar", "timeout")
+# Prints the HARNESS_TOOLS that are missing, one a line (POSIX sh).
+MISSING_TOOLS_SHELL = (
+    f'for t in {" ".join(HARNESS_TOOLS)}; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done'
 )
+# Debian packages that bring them to a base that lacks some (python:<v>-slim: git, patch).
+_TOOL_PACKAGES = {"git": "git", "patch": "patch", "tar": "tar", "timeout": "coreutils"}
 _BUILD_PACKAGES = ("pip", "setuptools", "wheel")  # what `pip install -e .` needs offline
+_INSTALL = "/opt/swelego/install.sh"
+_BUILD = "/opt/swelego/build"  # the venv script and the wheelhouse during set-up
+_OFFLINE = f"PIP_NO_INDEX=1 PIP_FIND_LINKS={_BUILD}/wheels "
+# Every image's environment (set at the venv step, kept by each commit after it).
+_IMAGE_ENV = {
+    "VIRTUAL_ENV": VENV,
+    "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PIP_NO_CACHE_DIR": "1",
+}
+_FINAL_CONFIG = [f"WORKDIR {TESTBED}", 'CMD ["sleep", "infinity"]']
+# Names how images are made (set-up steps as committed containers); part of every tag.
+_RECIPE = f"setup-containers-2 {sorted(_IMAGE_ENV.items())} {_FINAL_CONFIG}"
 
 
 class ImageConfig(BaseModel):
@@ -78,9 +112,8 @@ def _venv_script(spec: EnvSpec) -> str:
     lines = [
         "set -euxo pipefail",
         'PY="$1"',
-        # python:<v>-slim has no git; a local base brings its own.
-        "if ! command -v git >/dev/null; then apt-get update -qq &&"
-        " apt-get install -y -qq --no-install-recommends git && rm -rf /var/lib/apt/lists/*; fi",
+        # python:<v>-slim has no git and no patch; a local base brings its own.
+        _install_missing_tools(),
         f'"$PY" -m venv {VENV}',
         f"mkdir -p {TESTBED}",
     ]
@@ -150,19 +183,52 @@ def _install_script(spec: EnvSpec) -> str:
     # SWE-bench's requirements-file step does; set -e still stops at a failing one)
     lines += [f"(\n{step}\n)" for step in [*spec.pre_install, *spec.install]]
     lines.append(f"cd {TESTBED}")
+    # The set-up ran the repository's code with .git writable: as the local builder does,
+    # reset it (gitsafe) before git runs again, so nothing the set-up configured (filters,
+    # fsmonitor, hooks) runs here or in sandboxes of this image.
+    lines += [reset_shell(TESTBED).rstrip("\n"), _GIT_FUNCTION]
     # Tracked files the set-up edited (pre_install seds) are committed, as SWE-bench does,
     # and untracked build artifacts (egg-info, build/) excluded locally, so a new sandbox
     # starts with an empty diff against the commit recorded in HEAD_FILE.
+    status = "status --porcelain --untracked-files=no --ignore-submodules=all"
     lines.append(
-        'if [ -n "$(git status --porcelain --untracked-files=no)" ]; then '
+        f'if [ -n "$({_GIT} {status})" ]; then '
         f"{_FIXED_GIT} commit -qa --no-verify -m 'swelego: environment set-up edits'; fi"
     )
     lines.append(
-        "git ls-files --others --exclude-standard --directory"
+        f"{_GIT} ls-files --others --exclude-standard --directory"
         " | sed 's/[][*?\\\\]/\\\\&/g; s|^|/|' >> .git/info/exclude"
     )
-    lines.append(f"git rev-parse HEAD > {HEAD_FILE}")
+    lines.append(f"{_GIT} rev-parse HEAD > {HEAD_FILE}")
+    # Every image has what the harness runs (the set-up may have removed something).
+    lines.append(f"missing=$({MISSING_TOOLS_SHELL})")
+    lines.append(
+        'if [ -n "$missing" ]; then echo "swelego: the image lacks" $missing'
+        ' "(the harness needs: ' + " ".join(HARNESS_TOOLS) + ')" >&2; exit 1; fi'
+    )
     return "\n".join(lines) + "\n"
+
+
+def _install_missing_tools() -> str:
+    """Shell installing (apt) the Debian packages of the HARNESS_TOOLS a base lacks."""
+    checks = " ".join(
+        f'command -v {tool} >/dev/null || pkgs="$pkgs {package}";'
+        for tool, package in _TOOL_PACKAGES.items()
+    )
+    return (
+        f'pkgs=""; {checks} if [ -n "$pkgs" ]; then apt-get update -qq && '
+        "apt-get install -y -qq --no-install-recommends $pkgs && "
+        "rm -rf /var/lib/apt/lists/*; fi"
+    )
+
+
+def missing_tools_message(missing: list[str], image: str) -> str:
+    """The error for an image without some HARNESS_TOOLS, naming them."""
+    return (
+        f"image {image} lacks {', '.join(missing)}, which the harness runs in every sandbox "
+        f"(it needs {', '.join(HARNESS_TOOLS)}); rebuild it from a base that has them "
+        "(swelego_ray.envs.base_image adds them; python:<v>-slim gets them by apt)"
+    )
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -186,7 +252,7 @@ class ImageBuilder:
     def tag_for(self, env: Environment) -> str:
         """The tag an up-to-date image of `env` has (the base must be present)."""
         base_id = self._base_id(self.base_for(env.spec))
-        recipe = [_recipe("env.Dockerfile"), _venv_script(env.spec), _install_script(env.spec)]
+        recipe = [_RECIPE, _venv_script(env.spec), _install_script(env.spec)]
         opts = self.config.model_dump(exclude={"build_timeout_s"})
         parts = [env.key, base_id, recipe, opts, self._host_interpreter(env.spec)]
         return f"swelego-env:{content_hash(parts)[:24]}"
@@ -292,7 +358,8 @@ class ImageBuilder:
                 _add_bytes(tar, "Dockerfile", _recipe("python.Dockerfile").encode())
                 tar.add(prefix, arcname="python", filter=skip)
             ctx.seek(0)
-            self._run_build(ctx, tag, {"BASE_IMAGE": base, "PREFIX": str(prefix)}, {})
+            args = {"BASE_IMAGE": base, "PREFIX": str(prefix)}
+            self._run_build(ctx, tag, args, {})
 
     def _wheels(self, spec: EnvSpec, checkout: Path) -> list[Path]:
         """Wheels for the build basics, the spec's packages and what its pip install steps
@@ -304,23 +371,80 @@ class ImageBuilder:
         return wheelhouse(self.cache_dir, spec, checkout, requirements, self.config.build_timeout_s)
 
     def _build_env(self, env: Environment, tag: str) -> None:
+        """The venv image (shared by every commit with the same base, Python and
+        packages), then the set-up in a container of it, committed as `tag`."""
         spec = env.spec
-        from_image, python = self._python_base(spec)
         checkout = cached_checkout(env.repo, env.source, env.commit, self.cache_dir)
-        args = {"BASE_IMAGE": from_image, "PYTHON": python}
-        with tempfile.TemporaryFile() as ctx:
-            with tarfile.open(fileobj=ctx, mode="w") as tar:
-                _add_bytes(tar, "Dockerfile", _recipe("env.Dockerfile").encode())
-                _add_bytes(tar, "venv/venv.sh", _venv_script(spec).encode())
-                _add_bytes(tar, "install.sh", _install_script(spec).encode())
-                if self.config.wheelhouse:
-                    for wheel in self._wheels(spec, checkout):
-                        tar.add(wheel, arcname=f"venv/wheels/{wheel.name}")
-                    args |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/opt/swelego/build/wheels"}
-                tar.add(checkout, arcname="repo")
-            ctx.seek(0)
-            labels = {LABEL_KEY: env.key, LABEL_SPEC: spec.digest(), LABEL_HEAD: checkout.name}
-            self._run_build(ctx, tag, args, labels, env=env)
+        venv_image = self._venv_image(spec, checkout)
+        labels = {LABEL_KEY: env.key, LABEL_SPEC: spec.digest(), LABEL_HEAD: checkout.name}
+        files = {TESTBED: checkout, _INSTALL: _install_script(spec).encode()}
+        offline = _OFFLINE if self.config.wheelhouse else ""
+        self._setup_step(
+            venv_image,
+            tag,
+            ["bash", "-c", f"{offline}bash {_INSTALL} && rm -rf {_INSTALL} {_BUILD}"],
+            files,
+            [*(f"LABEL {k}={json.dumps(v)}" for k, v in labels.items()), *_FINAL_CONFIG],
+            env.key,
+        )
+
+    def _venv_image(self, spec: EnvSpec, checkout: Path) -> str:
+        """`swelego-venv:<digest>`: FROM the spec's Python base, its venv with spec.packages
+        (from the wheelhouse, with no network, when configured), built once."""
+        from_image, python = self._python_base(spec)
+        wheels = self._wheels(spec, checkout) if self.config.wheelhouse else []
+        script = _venv_script(spec)
+        parts = [_RECIPE, self._base_id(from_image), python, script, [w.name for w in wheels]]
+        tag = f"swelego-venv:{content_hash(parts, self.config.wheelhouse)[:24]}"
+        if self.image_exists(tag):
+            return tag
+        with file_lock(self.cache_dir / "docker" / "locks" / f"venv-{tag.split(':')[1]}.lock"):
+            if self.image_exists(tag):
+                return tag
+            # the wheels stay for the set-up step (it removes them)
+            files: dict[str, bytes | Path] = {f"{_BUILD}/venv.sh": script.encode()}
+            files |= {f"{_BUILD}/wheels/{w.name}": w for w in wheels}
+            offline = _OFFLINE if wheels else ""
+            venv_sh = f"{_BUILD}/venv.sh"
+            command = f"{offline}bash {venv_sh} {shlex.quote(python)} && rm {venv_sh}"
+            self._setup_step(from_image, tag, ["bash", "-c", command], files, [], tag)
+        return tag
+
+    def _setup_step(
+        self,
+        image: str,
+        tag: str,
+        command: list[str],
+        files: dict[str, bytes | Path],
+        changes: list[str],
+        what: str,
+    ) -> None:
+        """A set-up step as a committed container (envs._setup_container): no network
+        with the wheelhouse; without it (a registry base, PyPI and apt in the steps) the
+        engine's default network, never the host's."""
+        logs = self.cache_dir / "docker" / "logs"
+        name = what.replace(":", "_").replace("/", "_")
+        try:
+            run_and_commit(
+                self.client,
+                image,
+                tag,
+                command,
+                files=files,
+                network=not self.config.wheelhouse,
+                environment=_IMAGE_ENV,
+                changes=changes,
+                timeout_s=self.config.build_timeout_s,
+                log=logs / f"{name}.log",
+            )
+        except EnvBuildError as exc:
+            kept = logs / f"{name}.failed.log"
+            with contextlib.suppress(OSError):
+                (logs / f"{name}.log").replace(kept)
+            raise EnvBuildError(f"image build for {what} failed: {exc}") from exc
+        (logs / f"{name}.log").unlink(missing_ok=True)
+        if not self.image_exists(tag):
+            raise EnvBuildError(f"image build for {what} ended without an image {tag}")
 
     def _run_build(
         self,
@@ -330,6 +454,8 @@ class ImageBuilder:
         labels: dict[str, str],
         env: Environment | None = None,
     ) -> None:
+        """Build `tag` from `context`: only for Dockerfiles without RUN steps (podman's
+        build API runs them in the host's network namespace, see envs._setup_container)."""
         import docker
 
         log: list[str] = []
@@ -342,7 +468,7 @@ class ImageBuilder:
                 labels=labels,
                 rm=True,
                 forcerm=True,
-                network_mode="none" if self.config.wheelhouse else None,
+                network_mode="none",
                 decode=True,
                 timeout=self.config.build_timeout_s,
             )

@@ -35,7 +35,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.envs._spec import Environment
-from swelego_ray.envs.images import HEAD_FILE, LABEL_HEAD, ImageBuilder, ImageConfig
+from swelego_ray.envs.images import (
+    HEAD_FILE,
+    LABEL_HEAD,
+    MISSING_TOOLS_SHELL,
+    ImageBuilder,
+    ImageConfig,
+    missing_tools_message,
+)
 from swelego_ray.envs.repos import cached_checkout, default_cache_root
 from swelego_ray.sandbox import _docker_engine as engine
 from swelego_ray.sandbox import _docker_states as states
@@ -93,6 +100,7 @@ class DockerBackend:
         self._tags: dict[str, str] = {}
         self._ids: dict[str, str] = {}  # env image tag -> image id
         self._kept: dict[str, tuple[str, str]] = {}  # state image id -> (diff base, note)
+        self._has_tools: set[str] = set()  # images whose containers have HARNESS_TOOLS
 
     def prepare(self, env: Environment) -> None:
         self._tag(env)
@@ -211,10 +219,32 @@ class DockerBackend:
             with contextlib.suppress(Exception):
                 container.remove(force=True, v=True)
             raise
-        return DockerSandbox(self.client, container, limits, base, cfg.kill_grace_s, disk)
+        sandbox = DockerSandbox(self.client, container, limits, base, cfg.kill_grace_s, disk)
+        if image not in self._has_tools:  # once per image (env image or kept state)
+            try:
+                _check_tools(container, image)
+            except BaseException:
+                sandbox.close()
+                raise
+            self._has_tools.add(image)
+        return sandbox
 
     def _checked_out(self, tag: str) -> str | None:
         return self.client.images.get(tag).labels.get(LABEL_HEAD)
+
+
+def _check_tools(container: Any, image: str) -> None:
+    """SandboxError naming each of HARNESS_TOOLS the container lacks (never a silent
+    fallback: the patch chain, the exec wrapper and diffs need them all)."""
+    import docker
+
+    try:
+        code, out = container.exec_run(["sh", "-c", MISSING_TOOLS_SHELL])
+    except docker.errors.DockerException as exc:
+        raise SandboxError(f"cannot check the tools of image {image}: {exc}") from exc
+    missing = out.decode(errors="replace").split()
+    if code != 0 or missing:
+        raise SandboxError(missing_tools_message(missing or ["a POSIX sh"], image))
 
 
 def _disk_guard(client: Any, container: Any, disk_mb: int) -> DiskGuard:

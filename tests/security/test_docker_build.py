@@ -9,12 +9,20 @@ calls it); the others are marked `docker` and use podman's Docker-API service.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from swelego_ray.envs import EnvBuildError, EnvSpec
-from swelego_ray.envs.images import ImageBuilder, ImageConfig
+sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))  # the docker test fixtures
+from docker_fixtures import deterministic_repo, docker_backend  # noqa: F401
+
+from swelego_ray.envs import EnvBuildError, Environment, EnvSpec, base_image
+from swelego_ray.envs.images import MISSING_TOOLS_SHELL, ImageBuilder, ImageConfig
+from swelego_ray.sandbox import SandboxError, StartState
+from swelego_ray.sandbox._docker_states import remove_states
+from swelego_ray.sandbox.docker import DockerBackend
 
 # setup.py of a local package a requirements file names: it tries to change the host, then
 # reports what happened (SystemExit makes pip print it in the error).
@@ -125,3 +133,86 @@ def test_setup_py_fixture_is_live_on_the_host(tmp_path):
         [sys.executable, "setup.py", "--version"], cwd=checkout / "evilpkg", capture_output=True
     )
     assert marker.read_text() == "host code execution"
+
+
+# -- docker: tools and the build network ------------------------------------------------
+
+
+def test_the_base_image_recipe_has_patch_and_a_new_tag_for_it(monkeypatch):
+    """An engine (or tarball cache) holding the base from before `patch` was added is never
+    taken for the current one: the tag hashes the package list."""
+    assert "patch" in base_image.PACKAGES
+    current = base_image.base_image_name("bookworm")
+    without = tuple(p for p in base_image.PACKAGES if p != "patch")
+    monkeypatch.setattr(base_image, "PACKAGES", without)
+    assert base_image.base_image_name("bookworm") != current
+
+
+@pytest.mark.docker
+def test_the_base_image_has_every_tool_the_harness_needs(docker_backend):  # noqa: F811
+    base = docker_backend.config.images.base_image
+    missing = docker_backend.builder._output_of(base, ["sh", "-c", MISSING_TOOLS_SHELL])
+    assert missing.split() == [], f"{base} lacks {missing.split()}"
+
+
+def _env(tmp_path: Path, name: str, spec: EnvSpec) -> Environment:
+    repo = tmp_path / name
+    (sha,) = deterministic_repo(repo, [{"README.md": f"{name}\n"}])
+    return Environment(repo=f"test/{name}", commit=sha, source=str(repo), spec=spec)
+
+
+@pytest.mark.docker
+def test_image_builds_run_without_network(docker_backend, tmp_path):  # noqa: F811
+    """The set-up runs the repository's code: with the wheelhouse it sees only a loopback
+    and reaches nothing (podman 4.3.1's build API put RUN steps in the host's network
+    namespace whatever networkmode said: set-up steps are containers now)."""
+    assert docker_backend.config.images.wheelhouse
+    probe = (
+        "tail -n +3 /proc/net/dev | cut -d: -f1 > /testbed/.build-net; "
+        "python3 -c 'import socket; socket.create_connection((\"pypi.org\", 443), 5)' "
+        ">/dev/null 2>&1 && echo reached >> /testbed/.build-net || echo unreachable >> "
+        "/testbed/.build-net"
+    )
+    env = _env(tmp_path, "netprobe", EnvSpec(packages=[], install=[probe]))
+    with docker_backend.start(env) as sandbox:
+        seen = sandbox.read_file("/testbed/.build-net").split()
+    assert seen == ["lo", "unreachable"]
+
+
+@pytest.mark.docker
+def test_an_image_without_a_harness_tool_fails_its_build_naming_it(
+    docker_backend,  # noqa: F811
+    tmp_path,
+):
+    spec = EnvSpec(packages=[], install=['rm -f "$(command -v patch)"'])
+    env = _env(tmp_path, "nopatch", spec)
+    with pytest.raises(EnvBuildError, match=r"the image lacks patch \(the harness needs"):
+        docker_backend.prepare(env)
+
+
+@pytest.mark.docker
+def test_a_sandbox_of_an_image_without_a_harness_tool_is_refused_naming_it(
+    docker_engine,
+    docker_backend,  # noqa: F811
+    tmp_path,
+):
+    """Checked once per image at sandbox start: here a kept start state whose preparation
+    removed `patch` (later sandboxes start from that image)."""
+    env = _env(tmp_path, "tools", EnvSpec(packages=[], install=[]))
+
+    def prepare(sandbox) -> str:
+        sandbox.exec('rm -f "$(command -v patch)" "$(command -v timeout)"')
+        return "removed"
+
+    state = StartState(f"no-patch-{os.urandom(8).hex()}", prepare, env.commit)
+    sandbox, note = docker_backend.start_prepared(env, state)  # prepared before the check
+    sandbox.close()
+    assert note == "removed"
+    fresh = DockerBackend(docker_engine, kill_grace_s=1.0)
+    try:
+        with pytest.raises(SandboxError, match=r"lacks patch, timeout, which the harness runs"):
+            fresh.start_prepared(env, state)
+        with fresh.start(env) as sandbox:  # the environment's own image is fine
+            assert sandbox.exec("command -v patch").exit_code == 0
+    finally:
+        remove_states(fresh.client, env_key=env.key)
