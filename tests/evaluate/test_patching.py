@@ -201,3 +201,44 @@ def test_patch_and_test_runs_after_the_patches_under_the_tests_own_deadline(bare
     bad = PatchStep(name="bad", patch=PATCH.replace("-line 10", "-nope"))
     applied, run = patch_and_test(sandbox, [bad], "echo ran", timeout_s=30)
     assert not applied[0].ok and run is None
+
+
+def test_patches_reaching_into_git_are_named():
+    from swelego_ray.patching import git_dir_paths
+
+    assert git_dir_paths(PATCH) == [] and git_dir_paths(TEST_PATCH) == []
+    hook = "--- a/.git/hooks/post-checkout\n+++ b/.git/hooks/post-checkout\n@@ -0,0 +1 @@\n+x\n"
+    assert git_dir_paths(hook) == [
+        "--- a/.git/hooks/post-checkout",
+        "+++ b/.git/hooks/post-checkout",
+    ]
+    quoted = 'diff --git "a/\\056git/config" "b/\\056git/config"\n'  # \056 is "."
+    assert git_dir_paths(quoted) == [quoted.strip()]
+    for sneaky in ("rename to sub/.GIT/x", "Index: ./.git/x", "*** a/d/.git. /x"):
+        assert git_dir_paths(sneaky + "\n"), sneaky
+    link = (
+        "diff --git a/lnk b/lnk\nnew file mode 120000\n--- /dev/null\n+++ b/lnk\n"
+        "@@ -0,0 +1 @@\n+../.git\n\\ No newline at end of file\n"
+    )
+    assert git_dir_paths(link) == ["symlink to ../.git"]
+    # names that only look alike are fine
+    assert git_dir_paths("--- a/.github/x.gitignore\n+++ b/.gitmodules\n") == []
+
+
+def test_file_changes_reads_every_format_and_skips_hunk_bodies():
+    from swelego_ray.patching import FileChange, file_changes
+
+    assert file_changes(TEST_PATCH) == [
+        FileChange(old="tests/test_a.py", new="tests/test_a.py"),
+        FileChange(old=None, new="tests/data/case one.json"),
+        FileChange(old="tests/test_gone.py", new=None),
+        FileChange(old="tests/test_old.py", new="tests/test_renamed.py"),
+    ]
+    # a removed line `-- a/conftest.py` inside a hunk is content, not a header
+    body = "--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,1 @@\n--- a/conftest.py\n keep\n"
+    assert file_changes(body) == [FileChange(old="x.py", new="x.py")]
+    context = (
+        "*** a/conftest.py\n--- b/conftest.py\n***************\n*** 1 ****\n! x\n--- 1 ----\n! y\n"
+    )
+    assert file_changes(context) == [FileChange(old="conftest.py", new="conftest.py")]
+    assert file_changes("Index: setup.cfg\n") == [FileChange(old="setup.cfg", new="setup.cfg")]
