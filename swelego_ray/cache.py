@@ -275,13 +275,14 @@ def prune_docker(
     base_url: str | None, kinds: list[str] | tuple[str, ...], summary: PruneSummary
 ) -> None:
     """Remove the docker backend's images no container uses: kept states (`state`), then
-    environment images and their python layers (`env`). Counts go into `summary`."""
+    environment images, the venv images they build on and their python layers (`env`), in
+    that order (an image another one builds on stays). Counts go into `summary`."""
     from swelego_ray.sandbox import _docker_engine as engine
     from swelego_ray.sandbox._docker_states import REPOSITORY, remove_states
 
     client = engine.connect(base_url, timeout_s=60.0)
     repos = (["swelego-state"] if "state" in kinds else []) + (
-        ["swelego-env", "swelego-python"] if "env" in kinds else []
+        ["swelego-env", "swelego-venv", "swelego-python"] if "env" in kinds else []
     )
     for repo in repos:
         if summary.dry_run:
