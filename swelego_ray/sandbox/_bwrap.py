@@ -277,6 +277,11 @@ def bwrap_argv(
     return [*_netns_prefix(), *forwards, "--", *args, "--"]
 
 
+@functools.cache
+def _unshare_path() -> str:
+    return shutil.which("unshare") or "unshare"  # once per process: a PATH walk costs ms
+
+
 def overlay_argv(lowers: Sequence[Path], upper: Path, work: Path, merged: Path) -> list[str]:
     """Mount a copy-on-write view of `lowers` (topmost first) at `merged` in a private
     user+mount namespace, then exec the command that follows this prefix (OverlayFS in user
@@ -295,8 +300,17 @@ def overlay_argv(lowers: Sequence[Path], upper: Path, work: Path, merged: Path) 
         'err=$(mount -t overlay overlay -o "$1" "$2" 2>&1) || '
         '{ echo "swelego: overlay mount failed: $err"; exit 125; }; shift 2; exec "$@"'
     )
-    unshare = shutil.which("unshare") or "unshare"
-    return [unshare, "--mount", "--map-root-user", "sh", "-c", script, "sh", options, str(merged)]
+    return [
+        _unshare_path(),
+        "--mount",
+        "--map-root-user",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        options,
+        str(merged),
+    ]
 
 
 @functools.cache
