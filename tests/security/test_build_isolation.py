@@ -254,3 +254,15 @@ def test_build_with_uv_under_tmp_downloads_under_the_cutoff(tmp_path, monkeypatc
     site = next((built.venv / "lib").glob("python*/site-packages"))
     six = [p.name for p in site.glob("six-*.dist-info")]
     assert six == ["six-1.15.0.dist-info"]  # the newest release before the cutoff
+
+
+def test_only_configured_loopback_index_ports_are_relayed():
+    host_env = {
+        "UV_INDEX": "mirror=http://localhost:3141/simple other=https://pypi.org/simple",
+        "PIP_INDEX_URL": "http://127.0.0.1:8080/simple",
+        "PIP_EXTRA_INDEX_URL": "https://10.1.2.3:9000/simple",  # not the host's loopback
+        "HTTPS_PROXY": "http://127.0.0.1",  # default port
+        "PIP_DEFAULT_TIMEOUT": "127.0.0.1:5",  # not an index setting
+        "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+    }
+    assert builder_mod.loopback_ports(host_env) == [80, 3141, 8080]

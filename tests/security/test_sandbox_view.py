@@ -23,6 +23,7 @@ import pytest
 import swelego_ray
 from swelego_ray.envs import Environment, EnvSpec
 from swelego_ray.envs.interpreters import venv_prefixes
+from swelego_ray.sandbox import _bwrap
 from swelego_ray.sandbox.local import LocalBackend, LocalSandbox
 
 PROJECT = Path(swelego_ray.__file__).resolve().parents[1]
@@ -222,3 +223,21 @@ def test_host_unix_sockets_are_unreachable(sandbox, tmp_path):
             errno = "111" if path.startswith("\0") else "2"
             assert result.output == f"refused {errno}\n", f"{shown}: {result.output}"
         assert not any(_accepted(s) for s in servers)  # nothing reached the host
+
+
+def test_usr_links_are_copied_or_bound_as_the_host_has_them(monkeypatch):
+    """Merged-usr hosts get the same symlinks; a host where /bin, /lib... are real
+    directories gets them bound read-only (never left out, never writable)."""
+    linked = _bwrap._usr_binds()
+    for name in ("bin", "lib"):
+        if os.path.islink(f"/{name}"):
+            assert ["--symlink", os.readlink(f"/{name}"), f"/{name}"] == linked[
+                linked.index(f"/{name}") - 2 : linked.index(f"/{name}") + 1
+            ]
+    monkeypatch.setattr(_bwrap.os.path, "islink", lambda path: False)
+    monkeypatch.setattr(_bwrap.os.path, "isdir", lambda path: path in ("/bin", "/lib"))
+    assert _bwrap._usr_binds() == [
+        *("--ro-bind", "/usr", "/usr"),
+        *("--ro-bind", "/bin", "/bin"),
+        *("--ro-bind", "/lib", "/lib"),
+    ]
