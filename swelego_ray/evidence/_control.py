@@ -2,13 +2,17 @@
 results are reported, rather than the code under test.
 
 - always, when a prediction touches them (created, changed, deleted or renamed):
-  `conftest.py` anywhere, `pytest.ini` / `.pytest.ini`, `sitecustomize.py` /
+  `conftest.py` anywhere, `pytest.ini` / `.pytest.ini` / `pytest.toml`, `sitecustomize.py` /
   `usercustomize.py`, `*.pth` files, and a new module at the repository root named like one
   the interpreter or pytest imports at start-up (under `python -m pytest` the root comes
   first on sys.path, so it would replace that module);
-- when their pytest settings differ from HEAD: `tox.ini` ([pytest]), `setup.cfg`
-  ([tool:pytest], [pytest]) and `pyproject.toml` ([tool.pytest]); a change elsewhere in
-  those files (dependencies, other tools) is fine.
+- when their test-run settings differ from HEAD: `tox.ini` ([pytest], [tox], [testenv*]),
+  `setup.cfg` ([tool:pytest], [pytest]) and `pyproject.toml` ([tool.pytest]); a change
+  elsewhere in those files (dependencies, other tools) is fine.
+
+Not covered (residual): modules that a configuration at HEAD already loads as pytest
+plugins, and any code imported into the test process, are code under test; code written
+against this harness can still change results from there (see swelego_ray.evidence).
 
 The harness puts these back as they are at HEAD before the test patch and the run (through
 PatchStep.reset) and reports them as tampering.
@@ -25,7 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.patching import file_changes
 
-ALWAYS_NAMES = frozenset({"conftest.py", "pytest.ini", ".pytest.ini"})
+ALWAYS_NAMES = frozenset(
+    {"conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml"}
+)
 STARTUP_HOOK_NAMES = frozenset({"sitecustomize.py", "usercustomize.py"})
 SETTINGS_NAMES = frozenset({"tox.ini", "setup.cfg", "pyproject.toml"})
 INI_SECTIONS = ("pytest", "tool:pytest")

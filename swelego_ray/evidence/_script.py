@@ -63,8 +63,9 @@ _PYTEST_RE = re.compile(
 
 
 def is_pytest_command(command: str) -> bool:
-    """Whether `command` starts pytest directly (not through tox, make, a script...)."""
-    return bool(_PYTEST_RE.match(command.strip()))
+    """Whether `command` starts pytest directly (not through tox, make, a script...) and
+    leaves PYTEST_ADDOPTS (which carries the plugin) alone."""
+    return bool(_PYTEST_RE.match(command.strip())) and "PYTEST_ADDOPTS" not in command
 
 
 def uses_signed_records(command: str, parser: str) -> bool:

@@ -27,9 +27,10 @@ def safe_git_script(script: str) -> str:
 
 
 def diff_command(base: str) -> str:
-    """Shell (run in TESTBED) printing `git add -A` staged changes against `base`."""
+    """Shell (run in TESTBED) printing `git add -A` staged changes against `base` (a shell
+    word: a sha, or an expansion the backend supplies, e.g. `$(cat FILE)`)."""
     return safe_git_script(
-        f"git add -A && git -c core.fileMode=false diff --cached {DIFF_FLAGS} {shlex.quote(base)}"
+        f"git add -A && git -c core.fileMode=false diff --cached {DIFF_FLAGS} {base}"
     )
 
 
