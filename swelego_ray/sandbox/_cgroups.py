@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 from swelego_ray.sandbox._owner import owner_alive, owner_tag
@@ -103,6 +104,28 @@ class SandboxCgroups:
     @property
     def procs_files(self) -> list[Path]:
         return [group / "cgroup.procs" for group in self.groups.values()]
+
+    def settle(self, timeout_s: float = 2.0) -> bool:
+        """Wait until no process of the sandbox is left (after its command ended or was
+        killed, the processes of its pid namespace die a little later, killed by the
+        kernel; anything they write in between must be on disk before the sandbox's
+        usage is measured). True when the group emptied; False without a group (nothing
+        to wait on: the disk check may then miss the last milliseconds of writes)."""
+        if not self.groups:
+            return False
+        procs = next(iter(self.groups.values())) / "cgroup.procs"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                pids = [int(p) for p in procs.read_text().split()]
+            except (OSError, ValueError):
+                return False
+            if not pids:
+                return True
+            if time.monotonic() > deadline:
+                logger.warning("sandbox processes %s outlived their command", pids[:10])
+                return False
+            time.sleep(0.002)
 
     def oom_kills(self) -> int:
         """How many processes the memory group's OOM killer has killed so far."""

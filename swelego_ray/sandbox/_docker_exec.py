@@ -133,7 +133,7 @@ class Watchdog:
 
 
 class DiskWatchdog:
-    """Checks `guard` from a thread while an exec runs (after 0.05 s, then at doubling
+    """Checks `guard` from a thread while an exec runs (after 0.02 s, then at doubling
     intervals up to `guard.interval_s`), calling `kill` once when the command grew the
     sandbox's writes to the limit. `stop` measures once more and says whether the limit
     was hit (a command that wrote fast and ended between checks included)."""

@@ -93,10 +93,12 @@ def run_limited(
     cwd: str | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
     disk: DiskGuard | None = None,
+    settle: Callable[[], object] | None = None,
 ) -> ExecResult:
     """Run `argv` in its own session; at the deadline SIGKILL its whole process group.
     With `disk`, its trees are checked every `disk.interval_s` while the command runs and
-    once after it: reaching the limit kills the group and sets `disk_limit`."""
+    once after it (after `settle`, which waits for what is left of the process tree to
+    die): reaching the limit kills the group and sets `disk_limit`."""
     started = time.monotonic()
     if disk is not None:
         disk.begin()
@@ -150,6 +152,8 @@ def run_limited(
         kill_group(proc)
         code = proc.wait()
     killed = disk_hit
+    if settle is not None:
+        settle()
     if disk is not None:  # final usage (once all is dead); catches a fast writer, too
         disk_hit = disk.check(force=killed) or killed
     output = cap.text() + (disk.note(killed=killed) if disk is not None and disk_hit else "")

@@ -109,7 +109,7 @@ class LocalBackend:
             "/etc, the venv and its interpreter; no /root, /home, /run or host sockets); "
             f"writable: {TESTBED} ({workspace}) and a "
             f"private /tmp; deadline kills the process tree; memory: {self.memory_mode}; pids: "
-            f"{self.pids_mode}; disk: writes to {TESTBED} and /tmp summed every 0.5 s while a "
+            f"{self.pids_mode}; disk: writes to {TESTBED} and /tmp checked every 0.1 s while a "
             "command runs (killed at Limits.disk_mb) + RLIMIT_FSIZE; output capped (head and "
             "tail kept); CPU not throttled"
         )
@@ -333,6 +333,7 @@ class LocalSandbox:
                 stdin=stdin,
                 on_start=self._track,
                 disk=self._disk,
+                settle=cgroups.settle,
             )
             self._proc = None
             if cgroups.oom_kills() > oom_kills:  # the memory cgroup's OOM killer struck

@@ -140,16 +140,19 @@ def test_tree_usage_counts_blocks_once_per_inode(tmp_path: Path):
 
 
 def test_guard_walks_only_when_the_limit_may_be_reached(tmp_path: Path):
-    guard = DiskGuard([tmp_path], 64, max_stale_s=3600)
+    guard = DiskGuard([tmp_path], 64, max_stale_s=3600, cheap_walk_s=0)
     guard.rebaseline()
     walks = guard.walks
     (tmp_path / "small").write_bytes(bytes(1 << 20))  # far below the room left
     assert not guard.check() and guard.walks == walks  # statvfs said: no need to walk
     (tmp_path / "big").write_bytes(bytes(64 << 20))
     assert guard.check() and guard.walks == walks + 1 and guard.last >= 65 << 20
-    stale = DiskGuard([tmp_path], 64, max_stale_s=0)
+    stale = DiskGuard([tmp_path], 64, max_stale_s=0, cheap_walk_s=0)
     stale.check()
     assert stale.check() is True and stale.walks == 2  # a stale count is walked again
+    cheap = DiskGuard([tmp_path], 64, max_stale_s=3600)  # a small tree: walked every time
+    cheap.check()
+    assert cheap.check() and cheap.walks == 2
 
 
 def _run_of(result) -> TestRun:
