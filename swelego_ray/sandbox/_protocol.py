@@ -30,9 +30,9 @@ class Limits(BaseModel):
     disk_mb: int = Field(4096, gt=0)
     """What the sandbox may write (its /testbed changes plus /tmp, together), MiB. Reaching
     it kills the command (`ExecResult.disk_limit`); no single file grows past it. 4 GiB:
-    the same as the memory default, far above what a test run or an agent's edits write
-    (the sample suites write < 1 MiB; in-place builds of compiled extensions some hundred
-    MiB), while a node running N sandboxes keeps N x 4 GiB as its worst case."""
+    the memory default's size; the sample tasks' evaluations write ~0.1 MiB, so real
+    suites' caches, artefacts and in-place builds have ample room, while a runaway or
+    hostile command is stopped long before it fills a node (N sandboxes: N x 4 GiB)."""
     cpus: float = 1.0  # docker backend; the local backend does not throttle CPU
     network: bool = False  # tests never get a network
 
