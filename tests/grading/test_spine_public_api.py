@@ -13,6 +13,7 @@ import pytest
 MODULES = [
     "swelego_ray.testlogs",
     "swelego_ray.grading",
+    "swelego_ray.evidence",
     "swelego_ray.fanout",
     "swelego_ray.evaluate",
     "swelego_ray.validate",
