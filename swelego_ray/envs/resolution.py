@@ -178,6 +178,8 @@ Runner = Callable[[list[str], dict[str, str]], "subprocess.CompletedProcess[str]
 
 
 def run_here(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run on the host: only for requirements the caller trusts (resolving may build an
+    sdist, which runs its setup code)."""
     return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
@@ -186,13 +188,14 @@ def resolve_pins(
     interpreter: Path,
     requirements: list[str],
     workdir: Path,
-    run: Runner = run_here,
+    *,
+    run: Runner,
 ) -> list[str]:
     """`NAME==VERSION` for everything `requirements` (requirement strings, `-r` / `-c FILE`) need
     on `interpreter`, resolved by `uv pip compile` under the spec's rule, yanked versions
-    accepted as above. For hosts that download what an offline build installs: resolving
-    may build sdists (their setup code runs), so such callers pass a `run` that runs uv in
-    a build sandbox where `workdir`, `interpreter` and the files named are visible."""
+    accepted as above. Resolving may build sdists (their setup code runs), so there is no
+    default `run`: callers pass one that runs uv in a build sandbox where `workdir`,
+    `interpreter` and the files named are visible (`run_here` only for trusted input)."""
     workdir.mkdir(parents=True, exist_ok=True)
     wanted = workdir / "requirements.in"
     lines, tokens = [], iter(requirements)

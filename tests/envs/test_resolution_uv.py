@@ -20,7 +20,7 @@ import pytest
 
 from swelego_ray.envs import Environment, EnvSpec, find_interpreter
 from swelego_ray.envs.builder import EnvBuilder
-from swelego_ray.envs.resolution import resolve_pins, uv_bin
+from swelego_ray.envs.resolution import resolve_pins, run_here, uv_bin
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 CUTOFF = "2021-01-01T00:00:00Z"
@@ -122,9 +122,11 @@ def only_local_index(index_url, tmp_path, monkeypatch):
     ("cutoff", "expected"),
     [(CUTOFF, ["oldonly==0.1", "tinypkg==1.0"]), ("", ["oldonly==0.2", "tinypkg==2.0"])],
 )
-def test_host_resolution_for_the_wheelhouse(only_local_index, tmp_path, cutoff, expected):
+def test_resolve_pins_follows_the_cutoff(only_local_index, tmp_path, cutoff, expected):
     spec = EnvSpec(python=PYTHON, exclude_newer=cutoff)
-    pins = resolve_pins(spec, find_interpreter(PYTHON), ["tinypkg", "oldonly"], tmp_path / "r")
+    pins = resolve_pins(
+        spec, find_interpreter(PYTHON), ["tinypkg", "oldonly"], tmp_path / "r", run=run_here
+    )
     assert sorted(pins) == expected
 
 
