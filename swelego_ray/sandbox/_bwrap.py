@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from swelego_ray.sandbox import _seccomp
 from swelego_ray.sandbox._protocol import TESTBED, SandboxError
 
 INSTALL_HINT = (
@@ -155,6 +156,7 @@ class _SynthEtc:
             made = Path(tempfile.mkdtemp(prefix=f"swelego-etc-{os.getpid()}-"))
             for name, text in _etc_files().items():
                 (made / name).write_text(text)
+            _seccomp.write_filter(made)  # not bound into sandboxes: bwrap reads it
             made.chmod(0o755)
             self._dir, self._owner = made, os.getpid()
             atexit.register(self._remove, made)
@@ -262,7 +264,8 @@ def bwrap_argv(
     ports of a package index the host configured) are relayed to the host's 127.0.0.1,
     those ports only. A missing tool raises SandboxToolMissing naming it."""
     synth = _SYNTH_ETC.dir()
-    args = [bwrap_path(), *_system_binds(synth)]
+    launch, seccomp = _seccomp.bwrap_launch(synth)  # fallocate denied (sandbox/_seccomp.py)
+    args = [*launch, bwrap_path(), *seccomp, *_system_binds(synth)]
     args += ["--bind", str(tmp), "/tmp"] if tmp is not None else ["--tmpfs", "/tmp"]
     if network:
         args += ["--ro-bind", str(synth / "resolv.conf"), "/etc/resolv.conf"]
