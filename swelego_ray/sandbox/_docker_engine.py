@@ -1,4 +1,5 @@
-"""Connecting to a Docker-API engine, and owning containers so none outlives its process.
+"""Connecting to a Docker-API engine, owning containers so none outlives its process, and
+the sandboxes' seccomp profile (the engine's default with fallocate denied).
 
 Every sandbox container carries labels naming its owner (host name, pid and process
 start time). The owner removes its containers at exit (atexit) and on close; a backend
@@ -10,14 +11,19 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import socket
+import tempfile
 import threading
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from swelego_ray.sandbox._owner import owner_alive, owner_tag
 from swelego_ray.sandbox._protocol import SandboxError
+from swelego_ray.sandbox._seccomp import engine_profile
 
 if TYPE_CHECKING:
     import docker
@@ -55,6 +61,83 @@ def connect(base_url: str | None, timeout_s: float) -> docker.DockerClient:
             "swelego_ray.sandbox.podman_service for the runc/ulimit settings it needs)"
         ) from exc
     return client
+
+
+def is_podman(client: docker.DockerClient) -> bool:
+    components = client.version().get("Components") or []
+    return any("podman" in str(c.get("Name", "")).lower() for c in components)
+
+
+def seccomp_security_opt(
+    client: docker.DockerClient, base_url: str | None, base: Path | None, cache_dir: Path
+) -> list[str]:
+    """`security_opt` for sandbox containers: the engine's default seccomp profile (or
+    `base`) with fallocate, the preallocating ioctls and io_uring denied
+    (sandbox._seccomp.engine_profile); every other rule of it is kept. A `seccomp=` option
+    replaces the engine's default, so the default itself is the starting point: podman
+    reports its file (`/libpod/info`); a Docker engine's built-in profile cannot be read
+    through its API, so for Docker `base` is required. podman's compat API reads the value
+    as a path on its own host (4.3.1: inline JSON fails, "opening seccomp profile failed"),
+    Docker takes the JSON itself. SandboxError naming the problem when neither works."""
+    podman = is_podman(client)
+    url = engine_url(base_url)
+    if base is None and podman:
+        base = _podman_profile_path(client, url)
+    if base is None:
+        raise SandboxError(
+            f"the Docker engine at {url} keeps its default seccomp profile built in, and "
+            "sandboxes need it with fallocate denied (so that disk space is only taken by "
+            "writes the disk limit sees): set DockerConfig.seccomp_profile to that profile's "
+            "JSON file (Docker: profiles/seccomp/default.json of the daemon's version)"
+        )
+    profile = json.dumps(engine_profile(_read_profile(base)), sort_keys=True)
+    if not podman:
+        return [f"seccomp={profile}"]
+    if not url.startswith("unix://"):
+        raise SandboxError(
+            f"podman at {url} reads seccomp profiles from its own host's files, which this "
+            "process cannot write to: use podman's unix socket on this host"
+        )
+    return [f"seccomp={_write_profile(profile, cache_dir)}"]
+
+
+def _podman_profile_path(client: docker.DockerClient, url: str) -> Path:
+    api = client.api
+    try:
+        security = api._result(api._get(api._url("/libpod/info")), True)["host"]["security"]
+    except Exception as exc:
+        raise SandboxError(f"cannot ask podman at {url} for its seccomp profile: {exc}") from exc
+    path = security.get("seccompProfilePath") or ""
+    if not security.get("seccompEnabled") or not path:
+        raise SandboxError(
+            f"podman at {url} has no seccomp profile file (seccompEnabled="
+            f"{security.get('seccompEnabled')}, seccompProfilePath={path!r}); sandboxes need "
+            "one with fallocate denied: set DockerConfig.seccomp_profile to a profile JSON"
+        )
+    return Path(path)
+
+
+def _read_profile(path: Path) -> dict[str, Any]:
+    try:
+        profile = json.loads(Path(path).read_text())
+        engine_profile(profile)  # validates
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SandboxError(f"seccomp profile {path}: cannot be used: {exc}") from exc
+    return profile
+
+
+def _write_profile(profile: str, cache_dir: Path) -> Path:
+    """The profile as a file named by its hash (written once, atomically)."""
+    digest = hashlib.sha256(profile.encode()).hexdigest()[:16]
+    path = cache_dir / f"seccomp-{digest}.json"
+    if not path.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".seccomp-", suffix=".tmp")
+        with os.fdopen(fd, "w") as out:
+            out.write(profile)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return path
 
 
 def owner_labels() -> dict[str, str]:

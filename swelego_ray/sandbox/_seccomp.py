@@ -197,30 +197,72 @@ _ENGINE_DENIED |= {"io_uring_enter": errno.ENOSYS, "io_uring_register": errno.EN
 
 def engine_profile(base: dict[str, Any]) -> dict[str, Any]:
     """`base` (an engine's default seccomp profile, Docker/OCI JSON) with fallocate and
-    io_uring moved to errno rules and errno rules for the preallocating ioctls added; every
-    other rule is kept as it is. ValueError if `base` is not a profile of that form."""
+    io_uring moved to errno rules and ioctl narrowed to every command but the preallocating
+    ones (which get an errno rule); every other rule is kept as it is. ValueError if `base`
+    is not a profile of that form.
+
+    libseccomp lets an unconditional allow of a call win over a conditional errno rule for
+    it, so ioctl's allow becomes conditional: one rule per pattern of `cmd`'s low 32 bits
+    (the kernel reads cmd as an unsigned int) that covers all commands but the denied ones,
+    as the default profile does for socket()."""
     if not isinstance(base.get("syscalls"), list) or "defaultAction" not in base:
         raise ValueError("not a seccomp profile (needs defaultAction and a syscalls list)")
     profile = copy.deepcopy(base)
-    kept = []
+    rules: list[dict[str, Any]] = []
+    ioctl_allows: list[dict[str, Any]] = []  # the ioctl allow rules, narrowed below
     for rule in profile["syscalls"]:
-        names = [n for n in rule.get("names") or [] if n not in _ENGINE_DENIED]
-        if names or not rule.get("names"):
-            kept.append({**rule, "names": names} if rule.get("names") else rule)
+        names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
+        dropped = set(_ENGINE_DENIED)
+        if rule.get("action") == "SCMP_ACT_ALLOW" and not rule.get("args") and "ioctl" in names:
+            dropped.add("ioctl")
+            ioctl_allows.append(rule)
+        kept = [n for n in names if n not in dropped]
+        if kept == names:
+            rules.append(rule)
+        elif kept:
+            rules.append({k: v for k, v in rule.items() if k != "name"} | {"names": kept})
     for name, code in _ENGINE_DENIED.items():
-        kept.append(_errno_rule([name], code))
-    for cmd in PREALLOC_IOCTLS:  # the low 32 bits, as the kernel reads cmd
-        arg = {"index": 1, "value": 0xFFFFFFFF, "valueTwo": cmd, "op": "SCMP_CMP_MASKED_EQ"}
-        kept.append(_errno_rule(["ioctl"], errno.EOPNOTSUPP, [arg]))
-    profile["syscalls"] = kept
+        rules.append(_rule([name], "SCMP_ACT_ERRNO", errno_ret=code))
+    for cmd in PREALLOC_IOCTLS:
+        rules.append(_rule(["ioctl"], "SCMP_ACT_ERRNO", (0xFFFFFFFF, cmd), errno.EOPNOTSUPP))
+    for allow in ioctl_allows:  # under the same conditions (arches, capabilities)
+        scope = {k: allow[k] for k in ("includes", "excludes") if allow.get(k)}
+        for pattern in complement_patterns(PREALLOC_IOCTLS):
+            rules.append(_rule(["ioctl"], "SCMP_ACT_ALLOW", pattern) | scope)
+    profile["syscalls"] = rules
     return profile
 
 
-def _errno_rule(names: list[str], code: int, args: list[dict] | None = None) -> dict[str, Any]:
-    return {
-        "names": names,
-        "action": "SCMP_ACT_ERRNO",
-        "errnoRet": code,
-        "args": args or [],
-        "comment": "swelego: no disk reservation without writes (sandbox/_seccomp.py)",
-    }
+def complement_patterns(values: tuple[int, ...], bits: int = 32) -> list[tuple[int, int]]:
+    """(mask, value) pairs whose matches (x & mask == value) are exactly the `bits`-bit
+    numbers not in `values`, without overlaps: the empty branches of their binary trie."""
+    patterns: list[tuple[int, int]] = []
+
+    def walk(prefix: int, depth: int, members: list[int]) -> None:
+        if not members:
+            mask = ((1 << depth) - 1) << (bits - depth)
+            patterns.append((mask, prefix))
+        elif depth < bits:
+            bit = 1 << (bits - depth - 1)
+            walk(prefix, depth + 1, [v for v in members if not v & bit])
+            walk(prefix | bit, depth + 1, [v for v in members if v & bit])
+
+    walk(0, 0, sorted(set(values)))
+    return patterns
+
+
+def _rule(
+    names: list[str],
+    action: str,
+    cmd: tuple[int, int] | None = None,
+    errno_ret: int | None = None,
+) -> dict[str, Any]:
+    """A profile rule; with `cmd` (mask, value), only for ioctl commands matching it."""
+    rule: dict[str, Any] = {"names": names, "action": action, "args": []}
+    if cmd is not None:
+        mask, value = cmd
+        rule["args"] = [{"index": 1, "value": mask, "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ"}]
+    if errno_ret is not None:
+        rule["errnoRet"] = errno_ret
+    rule["comment"] = "swelego: no disk reservation without writes (sandbox/_seccomp.py)"
+    return rule

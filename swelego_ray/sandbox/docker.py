@@ -2,10 +2,11 @@
 engine (Docker, or podman's service; DOCKER_HOST or DockerConfig.base_url).
 
 A sandbox container has no network, a memory limit without swap, a pids limit and a CPU
-quota from Limits, and is removed on close, at interpreter exit, or by the next backend if
-its owner crashed. Commands get a deadline that really stops them (see _docker_exec), an
-output cap that keeps head and tail, and OOM kills are reported from the container's
-cgroup counter.
+quota from Limits, the engine's default seccomp profile with fallocate denied (space is
+only taken by writes, which the disk limit sees; _docker_engine.seccomp_security_opt), and
+is removed on close, at interpreter exit, or by the next backend if its owner crashed.
+Commands get a deadline that really stops them (see _docker_exec), an output cap that keeps
+head and tail, and OOM kills are reported from the container's cgroup counter.
 
 The root filesystem is the container's own copy-on-write layer, thrown away with it.
 `read_only=True` makes it read-only with TESTBED on an anonymous volume instead, which
@@ -78,6 +79,10 @@ class DockerConfig(BaseModel):
     tmpfs_mb: int = 1024  # size of the /tmp tmpfs (counts against the memory limit)
     kill_grace_s: float = 5.0  # host watchdog waits this long past a command's deadline
     api_timeout_s: float = 120.0
+    seccomp_profile: Path | None = None
+    """The seccomp profile (JSON) sandboxes start from, with fallocate denied on top (see
+    _docker_engine.seccomp_security_opt). Default: the engine's own (podman reports its
+    file); required for Docker, whose built-in default its API does not give out."""
     keep_start_states: bool = True
     """Keep task start states as images (start_prepared). Pays off when a task's sandbox
     starts more than once (rollouts, reruns, validation); a commit costs ~0.25 s for a small
@@ -97,6 +102,12 @@ class DockerBackend:
         self.cache_root = self.config.cache_root or default_cache_root()
         self.builder = ImageBuilder(self.client, self.config.images, self.cache_root)
         engine.sweep_stale(self.client)
+        self._security_opt = engine.seccomp_security_opt(
+            self.client,
+            self.config.base_url,
+            self.config.seccomp_profile,
+            self.cache_root / "docker" / "seccomp",
+        )
         self._tags: dict[str, str] = {}
         self._ids: dict[str, str] = {}  # env image tag -> image id
         self._kept: dict[str, tuple[str, str]] = {}  # state image id -> (diff base, note)
@@ -197,6 +208,7 @@ class DockerBackend:
             "environment": dict(env.spec.env_vars),
             "labels": engine.owner_labels() | {"swelego.env_key": env.key},
             "working_dir": TESTBED,
+            "security_opt": self._security_opt,  # seccomp: no fallocate (see __init__)
         }
         if not limits.network:
             options["network_mode"] = "none"
