@@ -46,6 +46,7 @@ from swelego_ray.sandbox._disk import DiskGuard
 from swelego_ray.sandbox._exec import kill_group, limits_prefix, run_limited
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult, Limits, SandboxError
+from swelego_ray.sandbox._seccomp import describe as seccomp_describe
 from swelego_ray.sandbox._states import HeldState, StateStore
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,8 @@ class LocalBackend:
             f"writable: {TESTBED} ({workspace}) and a "
             f"private /tmp; deadline kills the process tree; memory: {self.memory_mode}; pids: "
             f"{self.pids_mode}; disk: writes to {TESTBED} and /tmp checked every 0.1 s while a "
-            "command runs (killed at Limits.disk_mb) + RLIMIT_FSIZE; output capped (head and "
+            "command runs (killed at Limits.disk_mb) + RLIMIT_FSIZE + "
+            f"{seccomp_describe()}; output capped (head and "
             "tail kept); CPU not throttled"
         )
 

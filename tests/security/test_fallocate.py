@@ -280,6 +280,7 @@ def test_local_posix_fallocate_loop_meets_the_disk_limit(local_env):
 
 def test_local_normal_commands_are_unaffected(local_env):
     backend, env = local_env
+    assert "fallocate and preallocating ioctls EOPNOTSUPP" in backend.describe()
     with backend.start(env) as sb:
         result = sb.exec(NORMAL)
         assert result.exit_code == 0 and "normal-ok" in result.output, result
