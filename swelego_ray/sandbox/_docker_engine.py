@@ -78,27 +78,37 @@ def seccomp_security_opt(
     reports its file (`/libpod/info`); a Docker engine's built-in profile cannot be read
     through its API, so for Docker `base` is required. podman's compat API reads the value
     as a path on its own host (4.3.1: inline JSON fails, "opening seccomp profile failed"),
-    Docker takes the JSON itself. SandboxError naming the problem when neither works."""
+    Docker takes the JSON itself. Where the default cannot be had (Docker without `base`,
+    a remote podman), the engine's default is kept as it is, with a warning."""
     podman = is_podman(client)
     url = engine_url(base_url)
+    if podman and base is None and not url.startswith("unix://"):
+        return _engine_default(
+            f"podman at {url} reads seccomp profiles from its own host's files, which this "
+            "process cannot write to (use podman's unix socket on this host)"
+        )
     if base is None and podman:
         base = _podman_profile_path(client, url)
     if base is None:
-        raise SandboxError(
-            f"the Docker engine at {url} keeps its default seccomp profile built in, and "
-            "sandboxes need it with fallocate denied (so that disk space is only taken by "
-            "writes the disk limit sees): set DockerConfig.seccomp_profile to that profile's "
-            "JSON file (Docker: profiles/seccomp/default.json of the daemon's version)"
+        return _engine_default(
+            f"the Docker engine at {url} keeps its default seccomp profile built in (set "
+            "DockerConfig.seccomp_profile to profiles/seccomp/default.json of the daemon's "
+            "version to deny fallocate on top of it)"
         )
     profile = json.dumps(engine_profile(_read_profile(base)), sort_keys=True)
     if not podman:
         return [f"seccomp={profile}"]
-    if not url.startswith("unix://"):
-        raise SandboxError(
-            f"podman at {url} reads seccomp profiles from its own host's files, which this "
-            "process cannot write to: use podman's unix socket on this host"
-        )
     return [f"seccomp={_write_profile(profile, cache_dir)}"]
+
+
+def _engine_default(why: str) -> list[str]:
+    """Keep the engine's own seccomp profile (fallocate allowed: the disk limit is then
+    enforced by the watchdog alone, which a burst of fallocate calls can overshoot)."""
+    logger.warning(
+        "docker sandboxes keep the engine's default seccomp profile, fallocate not denied: %s",
+        why,
+    )
+    return []
 
 
 def _podman_profile_path(client: docker.DockerClient, url: str) -> Path:
