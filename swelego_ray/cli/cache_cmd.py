@@ -148,9 +148,9 @@ def prune_cmd(
     environment / checkout while sandbox processes on this cache run or a build holds
     it; those are reported as skipped. Everything removed is rebuilt on demand.
 
-    Docker images (swelego-state, swelego-env, swelego-python) no container uses are
-    removed only with --docker-host or DOCKER_HOST; --older-than and --keep apply to the
-    local cache only.
+    Docker images (swelego-state, swelego-env, swelego-venv, swelego-python) no container
+    uses are removed only with --docker-host or DOCKER_HOST; --older-than and --keep apply
+    to the local cache only.
 
     Examples:
 
