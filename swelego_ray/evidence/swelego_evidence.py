@@ -112,11 +112,23 @@ if _write is not None:
     _write("START", "")
 
 
+def _pytest_major():
+    """pytest's major version (0 if unknown)."""
+    version = getattr(sys.modules.get("pytest"), "__version__", "")
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def _node_id(nodeid):
-    """The id as pytest's -rA summary prints it (relative to the invocation directory)."""
+    """The id as pytest's -rA summary prints it (relative to the invocation directory).
+    pytest < 4 puts a class's instance in node ids (`t.py::C::()::test_x`) and drops it
+    when printing; its logs (and SWE-bench's test ids) say `t.py::C::test_x`."""
     config = _state["config"]
     relative = getattr(config, "cwd_relative_nodeid", None)
-    return relative(nodeid) if relative is not None else nodeid
+    name = relative(nodeid) if relative is not None else nodeid
+    if 0 < _pytest_major() < 4:
+        name = name.replace("::()", "")
+    return name
 
 
 def _status(report):
