@@ -162,6 +162,14 @@ def read_run(run: TestRun, parser: str) -> RunReading:
     return RunReading(statuses=statuses, log_statuses=log_statuses, valid=True)
 
 
+# shell exit codes of a test command that could not start (e.g. pytest 2.x has no
+# `pytest` script, only `py.test`)
+_NOT_RUNNABLE = {
+    126: ": the test command is not executable",
+    127: ": the test command was not found; is its runner installed in the environment?",
+}
+
+
 def _signed(run: TestRun, tail: str) -> tuple[SignedRecords, RunReading | None]:
     """The verified records after the end marker, or the reading that refuses them."""
     marker = records_marker(run.nonce) + "\n"
@@ -185,7 +193,8 @@ def _signed(run: TestRun, tail: str) -> tuple[SignedRecords, RunReading | None]:
     if not records.started:
         detail = (
             "no signed record from the evidence plugin: it was not loaded, or the test "
-            "process ended before pytest loaded it"
+            f"process ended before pytest loaded it (exit {run.exit_code}"
+            f"{_NOT_RUNNABLE.get(run.exit_code, '')})"
         )
         return records, refuse(UnresolvedReason.EVIDENCE_MISSING, detail)
     if records.gaps:

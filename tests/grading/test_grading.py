@@ -284,3 +284,14 @@ def test_forged_gapped_or_unfinished_records_are_refused():
     assert read_run(_signed_run([]), "pytest").problem is UnresolvedReason.EVIDENCE_MISSING
     cut = read_run(_signed_run(gapped, truncated=True), "pytest")
     assert cut.problem is InfraFailure.OUTPUT_TRUNCATED
+
+
+def test_missing_test_runner_is_named_in_the_evidence_detail(tmp_path: Path):
+    """An environment without the test command (pytest 2.x installs only `py.test`): the
+    reading says the command was not found, not only that the plugin left no record."""
+    (tmp_path / "tests").mkdir()
+    run = _host_run(tmp_path, "swelego-no-such-pytest -rA tests", signed=True)
+    assert run.exit_code == 127
+    report = grade(_task(), run, "pytest")
+    assert report.reason == UnresolvedReason.EVIDENCE_MISSING
+    assert "exit 127: the test command was not found" in report.detail
