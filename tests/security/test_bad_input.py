@@ -6,14 +6,12 @@ that is a file or cannot be written is refused before any work."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+import attack_support  # noqa: F401  (sibling test packages on the path)
 import pytest
-from typer.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))  # the tiny calc repository
 from repo_builders import calc_tasks, make_calc_repo
+from typer.testing import CliRunner
 
 from swelego_ray.cli.main import app
 from swelego_ray.fanout import ITEM_ERROR, FanoutConfig, ItemOutput, fan_out

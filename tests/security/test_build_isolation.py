@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from attack_support import accepted
 
 from swelego_ray.envs import EnvBuildError, Environment, EnvSpec, find_interpreter, resolution
 from swelego_ray.envs import builder as builder_mod
@@ -68,14 +69,6 @@ def _tcp_listener(host: str) -> Iterator[socket.socket]:
         server.close()
 
 
-def _accepted(server: socket.socket) -> bool:
-    try:
-        server.accept()[0].close()
-        return True
-    except BlockingIOError:
-        return False
-
-
 def _probe(targets: list[tuple[str, int]]) -> str:
     """Shell that tries a TCP connection to each target and prints `host:port open|closed`."""
     lines = [
@@ -99,11 +92,11 @@ def test_build_cannot_reach_host_services(builder, env, tmp_path):
         # sanity: from the host, both listeners are reachable
         for host, port in [targets[0], (addresses[0], all_port)]:
             socket.create_connection((host, port), timeout=5).close()
-        assert _accepted(loopback) and _accepted(everywhere)
+        assert accepted(loopback) and accepted(everywhere)
         result = builder._run(env, _work(tmp_path / "w"), _probe(targets))
         assert result.exit_code == 0, result.output
         assert result.output.split("\n")[:-1] == [f"{h}:{p} closed" for h, p in targets]
-        assert not _accepted(loopback) and not _accepted(everywhere)  # nothing arrived
+        assert not accepted(loopback) and not accepted(everywhere)  # nothing arrived
     routes = builder._run(env, _work(tmp_path / "r"), "ip route del blackhole " + addresses[0])
     assert routes.exit_code != 0 and "not permitted" in routes.output  # cannot undo them
 

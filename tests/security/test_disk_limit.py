@@ -6,17 +6,14 @@ holds nothing of it."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))  # the docker test fixtures
+from attack_support import plain_local_env
 from docker_fixtures import docker_backend, two_commit_env  # noqa: F401
 
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import Environment
 from swelego_ray.grading import InfraFailure, TestRun, read_run
 from swelego_ray.sandbox import Limits
 from swelego_ray.sandbox._disk import DiskGuard, tree_usage
@@ -32,27 +29,9 @@ FAST_FILES = "for i in $(seq 40); do head -c 4M /dev/zero > {dir}/g$i; done; ech
 ATTACKS = [ONE_BIG_FILE, MANY_FILES, FAST_FILES]
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "PATH": "/usr/bin:/bin"}
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"}
-    run = subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
-    return run.stdout.decode().strip()
-
-
 @pytest.fixture(scope="module")
 def local_env(tmp_path_factory) -> tuple[LocalBackend, Environment]:
-    cache = tmp_path_factory.mktemp("disk-cache")
-    repo = tmp_path_factory.mktemp("disk-repos") / "plain"
-    repo.mkdir()
-    (repo / "README.md").write_text("hello\n")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "c")
-    sha = _git(repo, "rev-parse", "HEAD")
-    env = Environment(repo="t/disk", commit=sha, source=str(repo), spec=EnvSpec(install=[]))
-    backend = LocalBackend(cache_root=cache)
-    backend.prepare(env)
-    return backend, env
+    return plain_local_env(tmp_path_factory, "disk")
 
 
 def _host_usage(backend: LocalBackend) -> int:

@@ -13,9 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+import attack_support  # noqa: F401  (sibling test packages on the path)
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))  # the docker test fixtures
 from docker_fixtures import deterministic_repo, docker_backend  # noqa: F401
 
 from swelego_ray.envs import EnvBuildError, Environment, EnvSpec, base_image
@@ -126,7 +125,6 @@ def test_setup_py_fixture_is_live_on_the_host(tmp_path):
     """Control: the same setup.py run directly on the host does write the marker (so the
     tests above fail if the download ever runs on the host again)."""
     import subprocess
-    import sys
 
     checkout, marker, _ = _attack_checkout(tmp_path, _RAISE)
     subprocess.run(

@@ -12,16 +12,14 @@ import errno
 import json
 import platform
 import struct
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))  # the docker test fixtures
+from attack_support import plain_local_env
 from docker_fixtures import deterministic_repo, docker_backend, two_commit_env  # noqa: F401
 
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import Environment
 from swelego_ray.sandbox import Limits, SandboxError
 from swelego_ray.sandbox import _seccomp as sc
 from swelego_ray.sandbox._disk import tree_usage
@@ -207,13 +205,7 @@ def test_docker_engine_gets_inline_json_or_keeps_its_default_with_a_warning(tmp_
 # -- local backend ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def local_env(tmp_path_factory) -> tuple[LocalBackend, Environment]:
-    cache = tmp_path_factory.mktemp("fallocate-cache")
-    repo = tmp_path_factory.mktemp("fallocate-repos") / "plain"
-    (sha,) = deterministic_repo(repo, [{"README.md": "hello\n"}])
-    env = Environment(repo="t/falloc", commit=sha, source=str(repo), spec=EnvSpec(install=[]))
-    backend = LocalBackend(cache_root=cache)
-    backend.prepare(env)
-    return backend, env
+    return plain_local_env(tmp_path_factory, "fallocate")
 
 
 def _probe(sb, mode: str, where: str, *extra: str):

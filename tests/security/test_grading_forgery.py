@@ -14,14 +14,11 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import sys
 import textwrap
 from pathlib import Path
 
+import attack_support  # noqa: F401  (sibling test packages on the path)
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))  # the docker test fixtures
-sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))  # the repo builders
 from docker_fixtures import docker_backend, two_commit_env  # noqa: F401
 from repo_builders import commit_files, diff_of, git
 

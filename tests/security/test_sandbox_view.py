@@ -13,15 +13,15 @@ import contextlib
 import os
 import shlex
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from attack_support import accepted, plain_local_env
 
 import swelego_ray
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import Environment
 from swelego_ray.envs.interpreters import venv_prefixes
 from swelego_ray.sandbox import _bwrap
 from swelego_ray.sandbox.local import LocalBackend, LocalSandbox
@@ -59,30 +59,9 @@ SECRETS = [
 ]
 
 
-def _git(repo: Path, *args: str) -> None:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "PATH": "/usr/bin:/bin"}
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"}
-    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def view_env(tmp_path_factory) -> Iterator[tuple[LocalBackend, Environment]]:
-    cache = tmp_path_factory.mktemp("view-cache")
-    repo = tmp_path_factory.mktemp("view-repos") / "plain"
-    repo.mkdir()
-    (repo / "README.md").write_text("hello\n")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "c")
-    sha = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    env = Environment(
-        repo="test/view", commit=sha, source=str(repo), spec=EnvSpec(python="3.11", install=[])
-    )
-    backend = LocalBackend(cache_root=cache)
-    backend.prepare(env)
-    yield backend, env
+    yield plain_local_env(tmp_path_factory, "view", python="3.11")
 
 
 @pytest.fixture
@@ -187,14 +166,6 @@ def _unix_listener(path: str) -> Iterator[socket.socket]:
                 os.unlink(path)
 
 
-def _accepted(server: socket.socket) -> bool:
-    try:
-        server.accept()[0].close()
-        return True
-    except BlockingIOError:
-        return False
-
-
 def test_host_unix_sockets_are_unreachable(sandbox, tmp_path):
     """Listeners under /tmp, /run and in the abstract namespace: inside, no path to them
     exists and connecting fails; the host listeners see no connection."""
@@ -207,7 +178,7 @@ def test_host_unix_sockets_are_unreachable(sandbox, tmp_path):
             probe = socket.socket(socket.AF_UNIX)
             probe.connect(path)
             probe.close()
-            assert _accepted(servers[paths.index(path)])
+            assert accepted(servers[paths.index(path)])
             script = (
                 "import socket, sys\n"
                 "s = socket.socket(socket.AF_UNIX)\n"
@@ -222,7 +193,7 @@ def test_host_unix_sockets_are_unreachable(sandbox, tmp_path):
             # no such path (ENOENT), or for an abstract name, no listener in this netns
             errno = "111" if path.startswith("\0") else "2"
             assert result.output == f"refused {errno}\n", f"{shown}: {result.output}"
-        assert not any(_accepted(s) for s in servers)  # nothing reached the host
+        assert not any(accepted(s) for s in servers)  # nothing reached the host
 
 
 def test_usr_links_are_copied_or_bound_as_the_host_has_them(monkeypatch):
