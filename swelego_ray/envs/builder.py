@@ -298,6 +298,7 @@ class EnvBuilder:
             Mount(work / "venv", VENV, writable=True),
             Mount(Path(uv_bin()), UV_IN_SANDBOX),
             *prefix_mounts(interpreter_prefixes(interpreter)),
+            *local_index_mounts(host_env),
         ]
         try:
             prefix = bwrap_argv(
@@ -359,21 +360,41 @@ def _uv_did_not_run(result: ExecResult) -> bool:
     return result.exit_code in (126, 127) and f"{UV_IN_SANDBOX}:" in result.output
 
 
+def _index_items(host_env: dict[str, str]) -> list[str]:
+    """Every URL or path of the host's package index, find-links and proxy settings."""
+    items: list[str] = []
+    for key, value in host_env.items():
+        if _INDEX_VARS.match(key):
+            for item in value.replace(",", " ").split():
+                items.append(item.partition("=")[2] if "=" in item.split("://")[0] else item)
+    return items
+
+
+def local_index_mounts(host_env: dict[str, str]) -> list[Mount]:
+    """Read-only binds, at their own paths, of the local package indexes and wheel
+    directories the host configured (`file://` URLs or absolute paths in PIP_*/UV_* index
+    and find-links settings, e.g. an offline wheelhouse under /opt): host configuration,
+    so trusted; the build's allow-listed root would otherwise hide them."""
+    dirs: set[Path] = set()
+    for item in _index_items(host_env):
+        path = Path(urlsplit(item).path) if item.startswith("file://") else Path(item)
+        if path.is_absolute() and path.exists():
+            dirs.add(path.resolve())
+    return [Mount(path, str(path)) for path in sorted(dirs)]
+
+
 def loopback_ports(host_env: dict[str, str]) -> list[int]:
     """Loopback ports of the package indexes and proxies the host configured (PIP_*/UV_*
     index and find-links settings, *_PROXY): a build may reach those, and only those."""
     ports: set[int] = set()
-    for key, value in host_env.items():
-        if not _INDEX_VARS.match(key):
+    for item in _index_items(host_env):
+        url = urlsplit(item)
+        if url.hostname not in ("127.0.0.1", "localhost"):
             continue
-        for item in value.replace(",", " ").split():
-            url = urlsplit(item.partition("=")[2] if "=" in item.split("://")[0] else item)
-            if url.hostname not in ("127.0.0.1", "localhost"):
-                continue
-            try:
-                port = url.port or {"http": 80, "https": 443}.get(url.scheme)
-            except ValueError:
-                continue
-            if port:
-                ports.add(port)
+        try:
+            port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+        except ValueError:
+            continue
+        if port:
+            ports.add(port)
     return sorted(ports)

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from swelego_ray.envs._spec import EnvBuildError, EnvSpec
-from swelego_ray.envs.builder import loopback_ports
+from swelego_ray.envs.builder import local_index_mounts, loopback_ports
 from swelego_ray.envs.interpreters import find_interpreter, interpreter_prefixes
 from swelego_ray.envs.repos import file_lock
 from swelego_ray.envs.resolution import resolve_pins, uv_bin, uv_resolution_args
@@ -175,8 +175,9 @@ class DownloadSandbox:
         tmp.mkdir(exist_ok=True)
         sandbox_env = self.env(env)
         try:
+            mounts = [*self.mounts(), *local_index_mounts(sandbox_env)]
             prefix = bwrap_argv(
-                self.mounts(), network=True, tmp=tmp, forward_ports=loopback_ports(sandbox_env)
+                mounts, network=True, tmp=tmp, forward_ports=loopback_ports(sandbox_env)
             )
         except SandboxError as err:
             raise EnvBuildError(f"download sandbox: {err}") from err

@@ -259,3 +259,20 @@ def test_only_configured_loopback_index_ports_are_relayed():
         "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
     }
     assert builder_mod.loopback_ports(host_env) == [80, 3141, 8080]
+
+
+def test_a_local_index_the_host_configured_is_visible_read_only(
+    builder, env, tmp_path, monkeypatch
+):
+    """A wheel directory named by the host's own PIP_FIND_LINKS (an offline wheelhouse,
+    e.g. under /opt) is bound read-only into builds; one not named stays out."""
+    wheels, unnamed = tmp_path / "wheels", tmp_path / "unnamed"
+    for d in (wheels, unnamed):
+        d.mkdir()
+        (d / "tiny-1.0-py3-none-any.whl").write_text("not really a wheel\n")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"file://{wheels} /does/not/exist")
+    script = f"ls {wheels}; touch {wheels}/planted || echo READ-ONLY; ls {unnamed} || echo HIDDEN"
+    result = builder._run(env, _work(tmp_path / "w"), script)
+    assert "tiny-1.0-py3-none-any.whl" in result.output
+    assert "READ-ONLY" in result.output and "HIDDEN" in result.output
+    assert not (wheels / "planted").exists()
