@@ -16,11 +16,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))  # the docker test fixtures
 from docker_fixtures import docker_backend, two_commit_env  # noqa: F401
 
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import EnvBackend, Environment, EnvSpec, backends
 from swelego_ray.grading import InfraFailure, TestRun, read_run
 from swelego_ray.sandbox import Limits
 from swelego_ray.sandbox._disk import DiskGuard, tree_usage
-from swelego_ray.sandbox.local import LocalBackend
 
 LIMIT_MB = 64
 # one file far past the limit (RLIMIT_FSIZE stops it at the limit)
@@ -40,7 +39,7 @@ def _git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def local_env(tmp_path_factory) -> tuple[LocalBackend, Environment]:
+def local_env(tmp_path_factory) -> tuple[EnvBackend, Environment]:
     cache = tmp_path_factory.mktemp("disk-cache")
     repo = tmp_path_factory.mktemp("disk-repos") / "plain"
     repo.mkdir()
@@ -50,12 +49,12 @@ def local_env(tmp_path_factory) -> tuple[LocalBackend, Environment]:
     _git(repo, "commit", "-q", "-m", "c")
     sha = _git(repo, "rev-parse", "HEAD")
     env = Environment(repo="t/disk", commit=sha, source=str(repo), spec=EnvSpec(install=[]))
-    backend = LocalBackend(cache_root=cache)
+    backend = backends.local_backend(cache_root=cache)
     backend.prepare(env)
     return backend, env
 
 
-def _host_usage(backend: LocalBackend) -> int:
+def _host_usage(backend: EnvBackend) -> int:
     """What the backend's cache holds on the host (the disk's free space is no measure:
     other jobs write to it too)."""
     return tree_usage(backend.cache_root)
@@ -74,7 +73,7 @@ def _assert_stopped(result, attack: str, limit_mb: int = LIMIT_MB) -> None:
 def test_local_writes_past_the_limit_are_stopped(local_env, mode, where, attack):
     backend, env = local_env
     if mode == "copy":
-        backend = LocalBackend(cache_root=backend.cache_root, workspace="copy")
+        backend = backends.local_backend(cache_root=backend.cache_root, workspace="copy")
     before = _host_usage(backend)
     sb = backend.start(env, Limits(disk_mb=LIMIT_MB, timeout_s=60))
     root = sb.root

@@ -21,12 +21,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))  # the docker test fixtures
 from docker_fixtures import deterministic_repo, docker_backend, two_commit_env  # noqa: F401
 
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import EnvBackend, Environment, EnvSpec, backends
 from swelego_ray.sandbox import Limits, SandboxError
 from swelego_ray.sandbox import _seccomp as sc
 from swelego_ray.sandbox._disk import tree_usage
 from swelego_ray.sandbox._docker_engine import seccomp_security_opt
-from swelego_ray.sandbox.local import LocalBackend
 
 LIMIT_MB = 64
 X86_64 = platform.machine() == "x86_64"
@@ -206,12 +205,12 @@ def test_docker_engine_gets_inline_json_or_keeps_its_default_with_a_warning(tmp_
 
 # -- local backend ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def local_env(tmp_path_factory) -> tuple[LocalBackend, Environment]:
+def local_env(tmp_path_factory) -> tuple[EnvBackend, Environment]:
     cache = tmp_path_factory.mktemp("fallocate-cache")
     repo = tmp_path_factory.mktemp("fallocate-repos") / "plain"
     (sha,) = deterministic_repo(repo, [{"README.md": "hello\n"}])
     env = Environment(repo="t/falloc", commit=sha, source=str(repo), spec=EnvSpec(install=[]))
-    backend = LocalBackend(cache_root=cache)
+    backend = backends.local_backend(cache_root=cache)
     backend.prepare(env)
     return backend, env
 

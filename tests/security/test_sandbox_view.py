@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 import swelego_ray
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import EnvBackend, Environment, EnvSpec, backends
 from swelego_ray.envs.interpreters import venv_prefixes
 from swelego_ray.sandbox import _bwrap
-from swelego_ray.sandbox.local import LocalBackend, LocalSandbox
+from swelego_ray.sandbox.local import LocalSandbox
 
 PROJECT = Path(swelego_ray.__file__).resolve().parents[1]
 # /etc as the sandbox sees it: synthesized files, and host files that hold no secret.
@@ -66,7 +66,7 @@ def _git(repo: Path, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def view_env(tmp_path_factory) -> Iterator[tuple[LocalBackend, Environment]]:
+def view_env(tmp_path_factory) -> Iterator[tuple[EnvBackend, Environment]]:
     cache = tmp_path_factory.mktemp("view-cache")
     repo = tmp_path_factory.mktemp("view-repos") / "plain"
     repo.mkdir()
@@ -80,7 +80,7 @@ def view_env(tmp_path_factory) -> Iterator[tuple[LocalBackend, Environment]]:
     env = Environment(
         repo="test/view", commit=sha, source=str(repo), spec=EnvSpec(python="3.11", install=[])
     )
-    backend = LocalBackend(cache_root=cache)
+    backend = backends.local_backend(cache_root=cache)
     backend.prepare(env)
     yield backend, env
 
