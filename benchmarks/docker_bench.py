@@ -35,7 +35,7 @@ from swelego_ray.envs.backends import offline_config
 from swelego_ray.envs.base_image import base_image_name, host_codename
 from swelego_ray.envs.repos import default_cache_root
 from swelego_ray.sandbox import Sandbox, StartState
-from swelego_ray.sandbox._docker_states import remove_states
+from swelego_ray.sandbox.engine import remove_states
 from swelego_ray.sandbox.podman_service import PodmanService
 
 

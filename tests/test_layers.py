@@ -5,7 +5,8 @@ A package is a top-level subpackage or top-level module of swelego_ray. Rules:
 - a package imports only packages of its own layer or of layers below it;
 - no import cycle between packages (also within one layer);
 - no module imports another package's private module (`swelego_ray.<pkg>._<name>`) or a
-  private name from another package (`from swelego_ray.<pkg> import _<name>`).
+  private name from another package (`from swelego_ray.<pkg> import _<name>`); the
+  scripts outside the package (jobs/, benchmarks/, scripts/, examples/) import none.
 Imports inside functions and under TYPE_CHECKING count like any other. The layering is
 described in docs/architecture.md.
 """
@@ -36,6 +37,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
 ]
 RANK = {pkg: rank for rank, (_, pkgs) in enumerate(LAYERS) for pkg in pkgs}
 LAYER_NAME = {pkg: name for name, pkgs in LAYERS for pkg in pkgs}
+SCRIPT_DIRS = ("jobs", "benchmarks", "scripts", "examples")
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,27 @@ def cycle_violations(imports: list[Import]) -> list[str]:
     return sorted(set(out))
 
 
+def script_private_imports(dirs: tuple[str, ...] = SCRIPT_DIRS) -> list[str]:
+    """Private modules of swelego_ray imported by the scripts outside the package (jobs,
+    benchmarks, scripts, examples): they use the library's public API only."""
+    known = packages()
+    out = set()
+    for folder in dirs:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.level:
+                    continue  # a script's own sibling modules
+                for name in _imported_names(node, [], False):
+                    dotted = name.split(".")
+                    if dotted[0] != "swelego_ray" or len(dotted) < 3 or dotted[1] not in known:
+                        continue
+                    if dotted[2].startswith("_") and not dotted[2].startswith("__"):
+                        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                        out.add(f"{where}: imports {'.'.join(dotted[:3])}, private to {dotted[1]}")
+    return sorted(out)
+
+
 def _report(kind: str, violations: list[str]) -> str:
     return f"{len(violations)} {kind}:\n" + "\n".join(violations)
 
@@ -202,6 +225,11 @@ def test_no_import_cycle_between_packages() -> None:
 def test_no_package_imports_another_packages_private_module() -> None:
     violations = private_violations(cross_imports())
     assert not violations, _report("imports of private modules", violations)
+
+
+def test_scripts_outside_the_package_import_no_private_module() -> None:
+    violations = script_private_imports()
+    assert not violations, _report("imports of private modules by scripts", violations)
 
 
 def test_schema_imports_nothing_from_agent() -> None:
@@ -268,6 +296,17 @@ def test_checker_reports_private_modules_and_names(tree) -> None:
         f"swelego_ray/envs/{name}.py:1: {private}" for name in ("a", "b", "c")
     ]
     assert layer_violations(imports) == cycle_violations(imports) == []
+
+
+def test_checker_reports_private_imports_of_scripts(tree, tmp_path: Path) -> None:
+    tree({"sandbox/__init__.py": "", "sandbox/_states.py": ""})
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "run.py").write_text(
+        "from swelego_ray.sandbox import Limits\nfrom swelego_ray.sandbox._states import S\n"
+    )
+    assert script_private_imports(("jobs",)) == [
+        "jobs/run.py:2: imports swelego_ray.sandbox._states, private to sandbox"
+    ]
 
 
 def test_checker_names_a_package_in_no_layer(tree) -> None:
