@@ -56,18 +56,23 @@ class _Sandboxes(Protocol):
 
 class EnvBackend:
     """A SandboxBackend: builds each environment once (cached, `build`), then lets the
-    sandbox-layer backend start sandboxes on the built one. Attributes it does not have
-    (cache_root, client, mode, describe, ...) are the sandbox backend's."""
+    sandbox-layer backend start sandboxes on the built one. `config` is the whole config
+    (sandboxes and builds); attributes it does not have (cache_root, client, mode,
+    describe, ...) are the sandbox backend's."""
 
     def __init__(
-        self, sandboxes: _Sandboxes, builder: Any, build: Callable[[Environment], BuiltEnv]
+        self,
+        config: LocalEnvConfig | DockerEnvConfig,
+        sandboxes: _Sandboxes,
+        builder: Any,
+        build: Callable[[Environment], BuiltEnv],
     ) -> None:
-        self.sandboxes, self.builder, self._build = sandboxes, builder, build
+        self.config, self.sandboxes, self.builder, self._build = config, sandboxes, builder, build
         self.name = sandboxes.name
         self._built: dict[str, BuiltEnv] = {}
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("sandboxes", "builder", "_build", "_built"):
+        if name.startswith("__") or name in ("config", "sandboxes", "builder", "_build", "_built"):
             raise AttributeError(name)
         return getattr(self.sandboxes, name)
 
@@ -117,7 +122,7 @@ def local_backend(config: LocalEnvConfig | None = None, **overrides: Any) -> Env
             venv_prefixes=venv_prefixes(made.venv),
         )
 
-    return EnvBackend(sandboxes, builder, build)
+    return EnvBackend(cfg, sandboxes, builder, build)
 
 
 def docker_backend(config: DockerEnvConfig | None = None, **overrides: Any) -> EnvBackend:
@@ -139,7 +144,7 @@ def docker_backend(config: DockerEnvConfig | None = None, **overrides: Any) -> E
             image=builder.ensure(env),
         )
 
-    return EnvBackend(sandboxes, builder, build)
+    return EnvBackend(cfg, sandboxes, builder, build)
 
 
 BACKENDS: dict[str, Callable[..., EnvBackend]] = {
