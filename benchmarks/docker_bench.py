@@ -30,13 +30,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from sandbox_bench import _percentile, measure_start_latency, synthetic_repo
 
-from swelego_ray.envs import Environment
+from swelego_ray.envs import EnvBackend, Environment, backends
+from swelego_ray.envs.backends import offline_config
 from swelego_ray.envs.base_image import base_image_name, host_codename
 from swelego_ray.envs.repos import default_cache_root
 from swelego_ray.sandbox import Sandbox, StartState
-from swelego_ray.sandbox._docker_states import remove_states
-from swelego_ray.sandbox.docker import DockerBackend
-from swelego_ray.sandbox.podman_service import PodmanService, offline_config
+from swelego_ray.sandbox.engine import remove_states
+from swelego_ray.sandbox.podman_service import PodmanService
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
@@ -53,7 +53,7 @@ PREPARES = {
 }
 
 
-def measure_start_states(backend: DockerBackend, env: Environment, n: int) -> list[dict]:
+def measure_start_states(backend: EnvBackend, env: Environment, n: int) -> list[dict]:
     """start_prepared latencies in ms: misses (each a new key) and hits (one kept key)."""
     rows = []
     for what, command in PREPARES.items():
@@ -115,9 +115,9 @@ def run(url: str, args: argparse.Namespace, tmp: Path) -> None:
     rows, state_rows = [], []
     for files in args.files or [50, 6000]:
         env = synthetic_repo(tmp, files)
-        cold_backend = DockerBackend(config)
+        cold_backend = backends.docker_backend(config)
         _, cold = _timed(cold_backend.prepare, env)
-        warm_backend = DockerBackend(config)
+        warm_backend = backends.docker_backend(config)
         _, warm = _timed(warm_backend.prepare, env)
         print(f"env image, {files} files: cold build {cold:.1f} s, warm prepare {warm:.3f} s")
         plain = measure_start_latency(warm_backend, env, args.n)
@@ -126,7 +126,7 @@ def run(url: str, args: argparse.Namespace, tmp: Path) -> None:
         if args.states_only:
             continue
         for read_only in (True, False):
-            backend = DockerBackend(config, read_only=read_only)
+            backend = backends.docker_backend(config, read_only=read_only)
             n = max(3, args.n // 4) if read_only else args.n  # seconds per start at 6k files
             row = measure_start_latency(backend, env, n)
             with backend.start(env) as sandbox:

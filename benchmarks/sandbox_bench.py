@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from swelego_ray.envs import Environment, EnvSpec
-from swelego_ray.sandbox import SandboxBackend, get_backend
+from swelego_ray.envs import Environment, EnvSpec, get_backend
+from swelego_ray.sandbox import SandboxBackend
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -18,9 +18,9 @@ import random
 import time
 
 from swelego_ray.agent.observations import format_bash_observation
-from swelego_ray.agent.tools_schema import tool_schemas
 from swelego_ray.models.tiny import build_tiny_tokenizer
 from swelego_ray.schema import Trajectory
+from swelego_ray.schema.tools_schema import tool_schemas
 from swelego_ray.sft.masking import mask_dataset
 from swelego_ray.sft.tokenize import ChatTokenizer
 

@@ -44,10 +44,10 @@ def open_docker(stack: ExitStack, workdir: Path, cache_root: Path | None) -> dic
     started here), with the base image present. Raises with the reason otherwise."""
     import docker
 
+    from swelego_ray.envs import DockerEnvConfig
     from swelego_ray.envs.base_image import ensure_base_image
     from swelego_ray.envs.images import ImageConfig
     from swelego_ray.envs.repos import default_cache_root
-    from swelego_ray.sandbox.docker import DockerConfig
     from swelego_ray.sandbox.podman_service import PodmanService
 
     url = os.environ.get("DOCKER_HOST")
@@ -59,7 +59,7 @@ def open_docker(stack: ExitStack, workdir: Path, cache_root: Path | None) -> dic
     finally:
         client.close()
     images = ImageConfig(base_image=base, host_interpreters=True, wheelhouse=True)
-    config = DockerConfig(base_url=url, images=images, cache_root=cache_root)
+    config = DockerEnvConfig(base_url=url, images=images, cache_root=cache_root)
     return config.model_dump(mode="json")  # options travel as JSON (Ray, stored run config)
 
 

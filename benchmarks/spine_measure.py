@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import CpuMeter, load_average
 from sandbox_bench import measure_start_latency
 
-from swelego_ray.envs import Environment
+from swelego_ray.envs import Environment, get_backend
 from swelego_ray.evaluate import GOLD, EvaluateConfig, EvaluationReport, run_evaluation
 from swelego_ray.harness import start_task_sandbox, task_environment, task_test_command
 from swelego_ray.patching import PatchStep, apply_patches
 from swelego_ray.samples import materialize_sample_repos, sample_tasks_path
-from swelego_ray.sandbox import Limits, Sandbox, get_backend
+from swelego_ray.sandbox import Limits, Sandbox
 from swelego_ray.schema import Task, read_tasks
 
 logger = logging.getLogger(__name__)

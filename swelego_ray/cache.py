@@ -30,10 +30,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swelego_ray.envs.repos import try_file_lock
-from swelego_ray.sandbox._owner import owner_alive
-from swelego_ray.sandbox._states import StateStore, disk_bytes, is_held, list_states
-from swelego_ray.sandbox._workspaces import remove_tree, sweep_stale
+from swelego_ray.sandbox.maintenance import (
+    StateStore,
+    disk_bytes,
+    is_held,
+    list_states,
+    owner_alive,
+    remove_tree,
+    sweep_stale,
+)
+from swelego_ray.storage import try_file_lock
 
 KINDS = ("env", "checkout", "state", "workspace")
 _TRASH = ".trash-"
@@ -277,8 +283,7 @@ def prune_docker(
     """Remove the docker backend's images no container uses: kept states (`state`), then
     environment images, the venv images they build on and their python layers (`env`), in
     that order (an image another one builds on stays). Counts go into `summary`."""
-    from swelego_ray.sandbox import _docker_engine as engine
-    from swelego_ray.sandbox._docker_states import REPOSITORY, remove_states
+    from swelego_ray.sandbox import engine
 
     client = engine.connect(base_url, timeout_s=60.0)
     repos = (["swelego-state"] if "state" in kinds else []) + (
@@ -287,7 +292,7 @@ def prune_docker(
     for repo in repos:
         if summary.dry_run:
             summary.images[repo] = len(client.images.list(name=repo))
-        elif repo == REPOSITORY:
-            summary.images[repo] = remove_states(client)
+        elif repo == engine.STATE_REPOSITORY:
+            summary.images[repo] = engine.remove_states(client)
         else:
             summary.images[repo] = engine.remove_unused_images(client, repo)

@@ -1,16 +1,17 @@
 """Fan a per-item function out over Ray tasks, with deadlines, resume and a funnel.
 
 Shared by validation, evaluation and rollouts. Each item runs as one Ray task (at most
-`workers` in flight; warm tasks beat a small actor pool here, see ENVIRONMENT.md) under a
-host-side deadline: an item past it is force-cancelled (its worker process is killed) and
-recorded as `item_timeout`. An item that raises or whose worker dies is recorded with its
-reason; neither aborts the batch. Nor does an item Ray never starts (its node went away
-first and no live node can take it) or whose output never arrives: no wait blocks for
-more than a second, and such items are recorded as `item_lost`. With a store and a key
-per item, finished items are written as they complete and skipped on the next run, so a
-killed run resumes where it stopped. `in_process=True` runs items one by one in this
-process, for debugging (no host-side deadline there: the sandbox's own per-command
-deadlines still apply).
+`workers` in flight; warm tasks beat a small actor pool on 2 cores: 100 subprocess items
+of 0.22 s took 13-17 s on an actor pool of 2, whose ~2 s actor starts dominate, and
+3.2 s as warm tasks with 8 in flight) under a host-side deadline: an item past it is
+force-cancelled (its worker process is killed) and recorded as `item_timeout`. An item
+that raises or whose worker dies is recorded with its reason; neither aborts the batch.
+Nor does an item Ray never starts (its node went away first and no live node can take
+it) or whose output never arrives: no wait blocks for more than a second, and such items
+are recorded as `item_lost`. With a store and a key per item, finished items are written
+as they complete and skipped on the next run, so a killed run resumes where it stopped.
+`in_process=True` runs items one by one in this process, for debugging (no host-side
+deadline there: the sandbox's own per-command deadlines still apply).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from swelego_ray.envs import Environment, environment_for, resolve_source
+from swelego_ray.envs import Environment, environment_for, get_backend, resolve_source
 from swelego_ray.evidence import (
     SETUP_FAILED,
     deadline_marker,
@@ -36,8 +36,7 @@ from swelego_ray.patching import (
     files_of_test_ids,
     patch_test_files,
 )
-from swelego_ray.sandbox import Limits, Sandbox, SandboxBackend, StartState, get_backend
-from swelego_ray.sandbox._git import SAFE_GIT
+from swelego_ray.sandbox import SAFE_GIT, Limits, Sandbox, SandboxBackend, StartState
 from swelego_ray.sanitise import sanitise
 from swelego_ray.schema import Provenance, Task
 from swelego_ray.storage import result_key

@@ -27,8 +27,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from swelego_ray.sandbox._git import safe_git_script
-from swelego_ray.sandbox._protocol import ExecResult, Sandbox
+from swelego_ray.sandbox import ExecResult, Sandbox, safe_git_script
 
 # Inside the repository's .git: always part of the workspace, never part of a diff.
 _PATCH_DIR = ".git/swelego"

@@ -20,8 +20,7 @@ import shlex
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from swelego_ray.sandbox._git import safe_git_script
-from swelego_ray.sandbox._protocol import Sandbox
+from swelego_ray.sandbox import Sandbox, safe_git_script
 
 SANITISE_FAILED = "sanitise_failed"
 INIT_BRANCH = "main"

@@ -116,13 +116,14 @@ def s3_server():
 def docker_engine(tmp_path_factory):
     """podman's Docker-API service on a private unix socket for the session, with the
     offline debootstrap base image (built once, ~1-2 min, then kept in the engine and as a
-    tarball under the swelego cache). Yields a DockerConfig for it. Fails (never skips)
+    tarball under the swelego cache). Yields a DockerEnvConfig for it. Fails (never skips)
     when podman is missing: scripts/setup.sh installs it."""
     import shutil
 
     if shutil.which("podman") is None or shutil.which("runc") is None:
         pytest.fail("docker tests need podman and runc (run scripts/setup.sh)")
-    from swelego_ray.sandbox.podman_service import PodmanService, offline_config
+    from swelego_ray.envs.backends import offline_config
+    from swelego_ray.sandbox.podman_service import PodmanService
 
     with PodmanService(tmp_path_factory.mktemp("podman")) as service:
         yield offline_config(service.url)

@@ -1,1 +1,3 @@
-"""The agent: the four tools, tool-call parsing (native and text form), observations."""
+"""The agent: observations of its tools. The tools' JSON schemas and tool-call parsing are
+part of the trajectory wire format and live in swelego_ray.schema (tools_schema,
+tool_calls), so the trajectory readers need nothing from the agent."""

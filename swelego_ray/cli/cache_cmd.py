@@ -180,7 +180,7 @@ def prune_cmd(
     )
     docker_host = docker_host or os.environ.get("DOCKER_HOST")
     if docker_host:
-        from swelego_ray.sandbox._protocol import SandboxError
+        from swelego_ray.sandbox import SandboxError
 
         try:
             prune_docker(docker_host, kinds, summary)

@@ -45,7 +45,7 @@ def _run(task: str, config, data, model, out, workers, gpu, run_name, overrides)
               "use_gpu": gpu, "run_name": run_name}  # fmt: skip
     try:
         cfg = load_config(config, overrides or [], **fields)
-        from swelego_ray.sft._runtime import preflight
+        from swelego_ray.sft import preflight
 
         preflight(cfg)
     except (ConfigError, ValueError) as exc:

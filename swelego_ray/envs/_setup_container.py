@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swelego_ray.envs._spec import EnvBuildError
-from swelego_ray.sandbox import _docker_engine as engine
+from swelego_ray.sandbox import engine
 
 if TYPE_CHECKING:
     import docker

@@ -48,16 +48,16 @@ from swelego_ray.gitsafe import (
     git_output,
     reset_repo_config,
 )
-from swelego_ray.sandbox._bwrap import (
+from swelego_ray.sandbox import TESTBED, VENV, ExecResult, SandboxError
+from swelego_ray.sandbox.isolation import (
+    NETWORK_FAILED,
     SANDBOX_PATH,
     Mount,
     SandboxToolMissing,
     bwrap_argv,
     prefix_mounts,
+    run_limited,
 )
-from swelego_ray.sandbox._exec import run_limited
-from swelego_ray.sandbox._netns import MARKER as NETWORK_FAILED
-from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult, SandboxError
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ _UV_UNSUPPORTED = ("--no-use-pep517", "--use-pep517", "--global-option", "--inst
 _YANKED_CONSTRAINTS = "swelego-yanked-constraints.txt"
 
 
-class BuiltEnv(BaseModel):
+class VenvBuild(BaseModel):
     """Where a built environment lives, and the commit its testbed is at."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -123,13 +123,13 @@ class EnvBuilder:
     def entry(self, env: Environment) -> Path:
         return self.cache_root / "envs" / env.key
 
-    def cached(self, env: Environment) -> BuiltEnv | None:
+    def cached(self, env: Environment) -> VenvBuild | None:
         marker = self.entry(env) / "READY"
         if not marker.is_file():
             return None
-        return BuiltEnv.model_validate_json(marker.read_text())
+        return VenvBuild.model_validate_json(marker.read_text())
 
-    def ensure(self, env: Environment) -> BuiltEnv:
+    def ensure(self, env: Environment) -> VenvBuild:
         """The built environment, building it first if no complete build is cached."""
         built = self.cached(env)
         if built is not None:
@@ -140,7 +140,7 @@ class EnvBuilder:
                 return built
             return self._build(env)
 
-    def _build(self, env: Environment) -> BuiltEnv:
+    def _build(self, env: Environment) -> VenvBuild:
         started = time.monotonic()
         final = self.entry(env)
         if final.exists():  # a crashed or interrupted build: no READY marker
@@ -165,7 +165,7 @@ class EnvBuilder:
                 for name, command, fallback in self._steps(env, interpreter):
                     self._step(env, work, log, name, command, fallback)
                 head = self._settle_testbed(work / "testbed")
-            built = BuiltEnv(
+            built = VenvBuild(
                 key=env.key,
                 root=final,
                 commit=checkout.name,

@@ -46,7 +46,14 @@ from swelego_ray.envs.repos import cached_checkout, file_lock
 from swelego_ray.envs.resolution import pip_install_args
 from swelego_ray.envs.wheelhouse import wheelhouse
 from swelego_ray.gitsafe import GIT_SHELL, reset_shell
-from swelego_ray.sandbox._protocol import TESTBED, VENV
+from swelego_ray.sandbox import TESTBED, VENV
+from swelego_ray.sandbox.engine import (
+    HARNESS_TOOLS,
+    HEAD_FILE,
+    LABEL_HEAD,
+    LABEL_KEY,
+    MISSING_TOOLS_SHELL,
+)
 from swelego_ray.storage import content_hash
 
 if TYPE_CHECKING:
@@ -54,10 +61,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LABEL_KEY = "swelego.env_key"
 LABEL_SPEC = "swelego.spec_digest"
-LABEL_HEAD = "swelego.head"  # the commit TESTBED was checked out at
-HEAD_FILE = "/opt/swelego/head"  # the commit after set-up: diffs are taken against it
 # git in the image build after the set-up ran: a shell function with gitsafe's options
 # (the fixed config that reset_shell writes carries the identity), and a fixed clock for
 # the set-up commit.
@@ -65,12 +69,6 @@ _GIT = "safe_git"
 _GIT_FUNCTION = f'safe_git() {{ {GIT_SHELL} "$@"; }}'
 _EPOCH = "2000-01-01T00:00:00+0000"
 _FIXED_GIT = f"GIT_AUTHOR_DATE={_EPOCH} GIT_COMMITTER_DATE={_EPOCH} {_GIT}"
-# What the harness runs in every sandbox (the exec wrapper, patching, diffs, archives).
-HARNESS_TOOLS = ("git", "patch", "bash", "tar", "timeout")
-# Prints the HARNESS_TOOLS that are missing, one a line (POSIX sh).
-MISSING_TOOLS_SHELL = (
-    f'for t in {" ".join(HARNESS_TOOLS)}; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done'
-)
 # Debian packages that bring them to a base that lacks some (python:<v>-slim: git, patch).
 _TOOL_PACKAGES = {"git": "git", "patch": "patch", "tar": "tar", "timeout": "coreutils"}
 _BUILD_PACKAGES = ("pip", "setuptools", "wheel")  # what `pip install -e .` needs offline
@@ -219,15 +217,6 @@ def _install_missing_tools() -> str:
         f'pkgs=""; {checks} if [ -n "$pkgs" ]; then apt-get update -qq && '
         "apt-get install -y -qq --no-install-recommends $pkgs && "
         "rm -rf /var/lib/apt/lists/*; fi"
-    )
-
-
-def missing_tools_message(missing: list[str], image: str) -> str:
-    """The error for an image without some HARNESS_TOOLS, naming them."""
-    return (
-        f"image {image} lacks {', '.join(missing)}, which the harness runs in every sandbox "
-        f"(it needs {', '.join(HARNESS_TOOLS)}); rebuild it from a base that has them "
-        "(swelego_ray.envs.base_image adds them; python:<v>-slim gets them by apt)"
     )
 
 

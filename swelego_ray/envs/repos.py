@@ -9,19 +9,15 @@ one such checkout per (repo, commit) under a cache root, safe across processes.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from swelego_ray.envs._spec import EnvBuildError
 from swelego_ray.gitsafe import GitError, reset_repo_config, run_git
+from swelego_ray.storage import default_cache_root, file_lock
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +40,6 @@ RUN_CACHES = ("__pycache__/", "*.py[co]", ".pytest_cache/", ".hypothesis/", ".my
 
 class RepoSourceError(EnvBuildError):
     """A repository source is missing or unusable, or lacks the requested commit."""
-
-
-def default_cache_root() -> Path:
-    """$SWELEGO_CACHE, else ~/.cache/swelego (read here, at the edge, once per call)."""
-    env = os.environ.get("SWELEGO_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "swelego"
 
 
 def is_url(source: str) -> bool:
@@ -209,29 +199,6 @@ def _finish_checkout(dest: Path) -> None:
     exclude.parent.mkdir(parents=True, exist_ok=True)
     with open(exclude, "a") as handle:
         handle.write("# swelego: caches written by test runs\n" + "\n".join(RUN_CACHES) + "\n")
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock across processes (released when the holder dies)."""
-    with try_file_lock(path, wait=True):
-        yield
-
-
-@contextlib.contextmanager
-def try_file_lock(path: Path, *, wait: bool = False) -> Iterator[bool]:
-    """`file_lock`, without waiting unless `wait`: yields whether the lock is held."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cached_checkout(repo: str, source: str, commit: str, cache_root: Path | None = None) -> Path:

@@ -32,9 +32,14 @@ from swelego_ray.envs.builder import local_index_mounts, loopback_ports
 from swelego_ray.envs.interpreters import find_interpreter, interpreter_prefixes
 from swelego_ray.envs.repos import file_lock
 from swelego_ray.envs.resolution import resolve_pins, uv_bin, uv_resolution_args
-from swelego_ray.sandbox._bwrap import SANDBOX_PATH, Mount, bwrap_argv, prefix_mounts
-from swelego_ray.sandbox._netns import MARKER as NETWORK_FAILED
-from swelego_ray.sandbox._protocol import TESTBED, SandboxError
+from swelego_ray.sandbox import TESTBED, SandboxError
+from swelego_ray.sandbox.isolation import (
+    NETWORK_FAILED,
+    SANDBOX_PATH,
+    Mount,
+    bwrap_argv,
+    prefix_mounts,
+)
 from swelego_ray.storage import content_hash
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 Nothing is downloaded: the tokenizer is a byte-level BPE trained with `tokenizers` on a
 small shipped corpus (code, shell output, English), and the model is a randomly
 initialised Qwen3ForCausalLM sized to load in transformers, Ray Train and vLLM's CPU
-engine (head_dim 32, untied embeddings; see ENVIRONMENT.md "Tiny models").
+engine: vLLM's CPU attention needs head_dim >= 32, and reloading weights in place matched
+a fresh engine only with untied embeddings.
 Real users point the same code at Qwen3 checkpoints instead.
 """
 

@@ -1,13 +1,46 @@
-"""The backend contract: build (cache) an environment once, start many sandboxes on it."""
+"""The backend contracts.
+
+`SandboxBackend` is what users call: build (cache) an environment once, start many
+sandboxes on it. The sandbox layer knows no environment builder: its backends
+(`sandbox.local.LocalBackend`, `sandbox.docker.DockerBackend`) start sandboxes on a
+`BuiltEnv` the layer above made; swelego_ray.envs.get_backend composes a builder with one
+of them into a `SandboxBackend`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
-from swelego_ray.envs._spec import Environment
 from swelego_ray.sandbox._protocol import Limits, Sandbox
+from swelego_ray.schema import Environment
+
+
+@dataclass(frozen=True)
+class BuiltEnv:
+    """A built environment as a backend starts sandboxes on it (made by swelego_ray.envs).
+
+    Local backend: `testbed` (the checkout after install), `venv` and `venv_prefixes` (where
+    the venv's interpreter lives on the host). Docker backend: `image` (a tag)."""
+
+    key: str  # names the environment (labels, logs, start-state ids)
+    commit: str  # the environment commit as asked for
+    resolved_commit: str  # that commit as a full sha ("" when unknown)
+    head: str  # HEAD of the built testbed (the commit, or a set-up commit on top of it)
+    env_vars: dict[str, str]
+    checkout: Callable[[str], Path]  # a clean checkout of another commit of the repository
+    testbed: Path | None = None
+    venv: Path | None = None
+    venv_prefixes: tuple[Path, ...] = field(default=())
+    image: str | None = None
+
+    def is_built_commit(self, commit: str) -> bool:
+        """Whether `commit` names the commit the testbed was built from."""
+        return commit in (self.commit, self.head) or bool(
+            self.resolved_commit and self.resolved_commit.startswith(commit)
+        )
 
 
 @dataclass(frozen=True)

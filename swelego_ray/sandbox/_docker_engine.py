@@ -35,6 +35,18 @@ OWNER_LABEL = "swelego.owner"  # <pid>-<start time>
 HOST_LABEL = "swelego.host"
 ROLE = "sandbox"
 
+# The image contract: what an image a docker sandbox runs has (swelego_ray.envs.images
+# builds such images).
+LABEL_KEY = "swelego.env_key"  # the environment key an image (or kept state) belongs to
+LABEL_HEAD = "swelego.head"  # the commit TESTBED was checked out at
+HEAD_FILE = "/opt/swelego/head"  # the commit after set-up: diffs are taken against it
+# What the harness runs in every sandbox (the exec wrapper, patching, diffs, archives).
+HARNESS_TOOLS = ("git", "patch", "bash", "tar", "timeout")
+# Prints the HARNESS_TOOLS that are missing, one a line (POSIX sh).
+MISSING_TOOLS_SHELL = (
+    f'for t in {" ".join(HARNESS_TOOLS)}; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done'
+)
+
 _live: dict[str, docker.DockerClient] = {}
 _live_lock = threading.Lock()
 _atexit_registered = False
@@ -212,3 +224,12 @@ def _remove_all() -> None:
     for container_id, client in items:
         with contextlib.suppress(Exception):
             client.api.remove_container(container_id, force=True, v=True)
+
+
+def missing_tools_message(missing: list[str], image: str) -> str:
+    """The error for an image without some HARNESS_TOOLS, naming them."""
+    return (
+        f"image {image} lacks {', '.join(missing)}, which the harness runs in every sandbox "
+        f"(it needs {', '.join(HARNESS_TOOLS)}); rebuild it from a base that has them "
+        "(swelego_ray.envs.base_image adds them; python:<v>-slim gets them by apt)"
+    )

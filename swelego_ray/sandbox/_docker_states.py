@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swelego_ray.envs.images import LABEL_KEY
-from swelego_ray.envs.repos import file_lock
 from swelego_ray.sandbox import _docker_engine as engine
+from swelego_ray.sandbox._docker_engine import LABEL_KEY
 from swelego_ray.sandbox._protocol import SandboxError
-from swelego_ray.storage import content_hash
+from swelego_ray.storage import content_hash, file_lock
 
 if TYPE_CHECKING:
     import docker

@@ -33,22 +33,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from swelego_ray.envs._spec import Environment
-from swelego_ray.envs.images import (
+from swelego_ray.sandbox import _docker_engine as engine
+from swelego_ray.sandbox import _docker_states as states
+from swelego_ray.sandbox._backend import BuiltEnv, StartState
+from swelego_ray.sandbox._disk import DiskGuard
+from swelego_ray.sandbox._docker_engine import (
     HEAD_FILE,
     LABEL_HEAD,
     MISSING_TOOLS_SHELL,
-    ImageBuilder,
-    ImageConfig,
     missing_tools_message,
 )
-from swelego_ray.envs.repos import cached_checkout, default_cache_root
-from swelego_ray.sandbox import _docker_engine as engine
-from swelego_ray.sandbox import _docker_states as states
-from swelego_ray.sandbox._backend import StartState
-from swelego_ray.sandbox._disk import DiskGuard
 from swelego_ray.sandbox._docker_exec import (
     DiskWatchdog,
     StdinFeeder,
@@ -60,6 +56,7 @@ from swelego_ray.sandbox._docker_exec import (
 from swelego_ray.sandbox._exec import OutputCap
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, ExecResult, Limits, SandboxError
+from swelego_ray.storage import default_cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +70,6 @@ class DockerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str | None = None  # default: DOCKER_HOST, else unix:///var/run/docker.sock
-    images: ImageConfig = Field(default_factory=ImageConfig)
     cache_root: Path | None = None  # default: $SWELEGO_CACHE or ~/.cache/swelego
     read_only: bool = False  # read-only root + TESTBED volume: slow start on big repos
     tmpfs_mb: int = 1024  # size of the /tmp tmpfs (counts against the memory limit)
@@ -90,7 +86,8 @@ class DockerConfig(BaseModel):
 
 
 class DockerBackend:
-    """SandboxBackend "docker"."""
+    """Containers of built environment images (swelego_ray.envs.get_backend("docker") adds
+    the image builder and makes it a SandboxBackend)."""
 
     name = "docker"
 
@@ -100,7 +97,6 @@ class DockerBackend:
         self.config = DockerConfig.model_validate({**base, **overrides})
         self.client = engine.connect(self.config.base_url, self.config.api_timeout_s)
         self.cache_root = self.config.cache_root or default_cache_root()
-        self.builder = ImageBuilder(self.client, self.config.images, self.cache_root)
         engine.sweep_stale(self.client)
         self._security_opt = engine.seccomp_security_opt(
             self.client,
@@ -108,39 +104,28 @@ class DockerBackend:
             self.config.seccomp_profile,
             self.cache_root / "docker" / "seccomp",
         )
-        self._tags: dict[str, str] = {}
         self._ids: dict[str, str] = {}  # env image tag -> image id
         self._kept: dict[str, tuple[str, str]] = {}  # state image id -> (diff base, note)
         self._has_tools: set[str] = set()  # images whose containers have HARNESS_TOOLS
 
-    def prepare(self, env: Environment) -> None:
-        self._tag(env)
-
-    def _tag(self, env: Environment) -> str:
-        if env.key not in self._tags:
-            self._tags[env.key] = self.builder.ensure(env)
-        return self._tags[env.key]
-
     def start(
-        self, env: Environment, limits: Limits | None = None, *, commit: str | None = None
+        self, built: BuiltEnv, limits: Limits | None = None, *, commit: str | None = None
     ) -> DockerSandbox:
-        """A fresh container of env's image; with `commit` (another commit of the same
+        """A fresh container of the built image; with `commit` (another commit of the same
         repository, e.g. a task's base commit) TESTBED holds a clean checkout of it."""
-        tag = self._tag(env)
+        tag = _image(built)
         # diff against the commit after set-up (set-up edits are committed in the image)
-        sandbox = self._launch(tag, env, limits, f"$(cat {HEAD_FILE})")
-        if commit and commit not in (env.commit, self._checked_out(tag)):
+        sandbox = self._launch(tag, built, limits, f"$(cat {HEAD_FILE})")
+        if commit and commit not in (built.commit, self._checked_out(tag)):
             try:
-                sandbox.replace_testbed(
-                    cached_checkout(env.repo, env.source, commit, self.cache_root)
-                )
+                sandbox.replace_testbed(built.checkout(commit))
             except BaseException:
                 sandbox.close()
                 raise
         return sandbox
 
     def start_prepared(
-        self, env: Environment, state: StartState, limits: Limits | None = None
+        self, built: BuiltEnv, state: StartState, limits: Limits | None = None
     ) -> tuple[DockerSandbox, str]:
         """A sandbox in `state` and its note: the first call per (env image, state.key)
         starts one on state.commit, runs `state.prepare` and commits the container as an
@@ -151,11 +136,11 @@ class DockerBackend:
         capture: then, as with `keep_start_states=False`, `prepare` runs on every call."""
         state_tag = None
         if self.config.keep_start_states and not self.config.read_only:
-            state_tag = states.state_tag(self._image_id(env), state.key)
+            state_tag = states.state_tag(self.image_id(built), state.key)
             image = states.image_id(self.client, state_tag)
             if image is not None:
-                return self._start_kept(image, state_tag, env, limits)
-        sandbox = self.start(env, limits, commit=state.commit)
+                return self._start_kept(image, state_tag, built, limits)
+        sandbox = self.start(built, limits, commit=state.commit)
         try:
             note = state.prepare(sandbox)
             if not isinstance(note, str):
@@ -173,10 +158,10 @@ class DockerBackend:
         return sandbox, note
 
     def _start_kept(
-        self, image: str, tag: str, env: Environment, limits: Limits | None
+        self, image: str, tag: str, built: BuiltEnv, limits: Limits | None
     ) -> tuple[DockerSandbox, str]:
         """A container of the kept state `image` (`tag`) and its note."""
-        sandbox = self._launch(image, env, limits, "HEAD")
+        sandbox = self._launch(image, built, limits, "HEAD")
         try:
             if image not in self._kept:  # read once per process (an archive call, ~0.1 s)
                 self._kept[image] = states.read_state(sandbox.container, tag)
@@ -186,16 +171,17 @@ class DockerBackend:
         sandbox.base, note = self._kept[image]
         return sandbox, note
 
-    def _image_id(self, env: Environment) -> str:
-        tag = self._tag(env)
+    def image_id(self, built: BuiltEnv) -> str:
+        """The id of the built environment's image (start-state tags are made from it)."""
+        tag = _image(built)
         if tag not in self._ids:
             self._ids[tag] = self.client.images.get(tag).id
         return self._ids[tag]
 
     def _launch(
-        self, image: str, env: Environment, limits: Limits | None, base: str
+        self, image: str, built: BuiltEnv, limits: Limits | None, base: str
     ) -> DockerSandbox:
-        """A running container of `image` (env's image or a kept state of it)."""
+        """A running container of `image` (the built image or a kept state of it)."""
         import docker
 
         limits = limits or Limits()
@@ -205,15 +191,15 @@ class DockerBackend:
             "memswap_limit": f"{limits.memory_mb}m",
             "pids_limit": limits.pids,
             "nano_cpus": int(limits.cpus * 1e9),
-            "environment": dict(env.spec.env_vars),
-            "labels": engine.owner_labels() | {"swelego.env_key": env.key},
+            "environment": dict(built.env_vars),
+            "labels": engine.owner_labels() | {engine.LABEL_KEY: built.key},
             "working_dir": TESTBED,
             "security_opt": self._security_opt,  # seccomp: no fallocate (see __init__)
         }
         if not limits.network:
             options["network_mode"] = "none"
         else:
-            logger.warning("sandbox for %s runs WITH a network (limits.network=True)", env.key)
+            logger.warning("sandbox for %s runs WITH a network (limits.network=True)", built.key)
         if cfg.read_only:
             tmp = f"size={cfg.tmpfs_mb}m,mode=1777"
             # an anonymous volume (Mount, not a bind string, for Docker and podman alike)
@@ -223,7 +209,7 @@ class DockerBackend:
         try:
             container = self.client.containers.run(image, _INIT, detach=True, **options)
         except docker.errors.DockerException as exc:
-            raise SandboxError(f"cannot start a container of {image} ({env.key}): {exc}") from exc
+            raise SandboxError(f"cannot start a container of {image} ({built.key}): {exc}") from exc
         engine.track(container.id, self.client)
         try:
             disk = _disk_guard(self.client, container, limits.disk_mb)
@@ -243,6 +229,13 @@ class DockerBackend:
 
     def _checked_out(self, tag: str) -> str | None:
         return self.client.images.get(tag).labels.get(LABEL_HEAD)
+
+
+def _image(built: BuiltEnv) -> str:
+    """The image tag of a built environment (refused if it was built for another backend)."""
+    if built.image is None:
+        raise SandboxError(f"environment {built.key} was not built for the docker backend")
+    return built.image
 
 
 def _check_tools(container: Any, image: str) -> None:

@@ -1,9 +1,10 @@
-"""The embedded default backend: bubblewrap process sandboxes on a cached environment.
+"""The embedded default backend: bubblewrap process sandboxes on a built environment.
 
-`prepare` builds one environment per Environment.key (envs.builder). `start` gives each
-sandbox a copy-on-write view of the built testbed at /testbed (`start_prepared`: of a kept
-start state on top of it, see sandbox._states) (OverlayFS in a private user
-namespace, or a reflink/plain copy where OverlayFS is unavailable), the venv read-only at
+The backend starts sandboxes on an environment built by the layer above (a BuiltEnv: the
+testbed and venv swelego_ray.envs.builder made). `start` gives each sandbox a
+copy-on-write view of the built testbed at /testbed (`start_prepared`: of a kept start
+state on top of it, see sandbox._states) (OverlayFS in a private user namespace, or a
+reflink/plain copy where OverlayFS is unavailable), the venv read-only at
 /opt/swelego/venv and a private /tmp (also HOME). Every command runs in bubblewrap with all
 namespaces new, no capabilities, no network (only a private loopback), a read-only root
 built from an allow-list (sandbox._bwrap: nothing of /root, /home, the project, the cache
@@ -25,12 +26,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from swelego_ray.envs._spec import Environment
-from swelego_ray.envs.builder import BuiltEnv, EnvBuilder
-from swelego_ray.envs.interpreters import venv_prefixes
-from swelego_ray.envs.repos import cached_checkout, default_cache_root
 from swelego_ray.sandbox import _workspaces as ws
-from swelego_ray.sandbox._backend import StartState
+from swelego_ray.sandbox._backend import BuiltEnv, StartState
 from swelego_ray.sandbox._bwrap import (
     SANDBOX_PATH,
     Mount,
@@ -48,6 +45,7 @@ from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult, Limits, SandboxError
 from swelego_ray.sandbox._seccomp import describe as seccomp_describe
 from swelego_ray.sandbox._states import HeldState, StateStore
+from swelego_ray.storage import default_cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +64,12 @@ class LocalConfig(BaseModel):
     cache_root: Path | None = None  # default: $SWELEGO_CACHE or ~/.cache/swelego
     workspace_root: Path | None = None  # default: <cache_root>/sandboxes
     workspace: Literal["auto", "overlay", "copy"] = "auto"
-    build_step_timeout_s: float = 1800.0
     start_state_cache_gb: float = 20.0  # kept start states (start_prepared), LRU-evicted
 
 
 class LocalBackend:
-    """SandboxBackend "local"."""
+    """Local sandboxes on built environments (swelego_ray.envs.get_backend("local") adds
+    the builder and makes it a SandboxBackend)."""
 
     name = "local"
 
@@ -82,7 +80,6 @@ class LocalBackend:
         self.cache_root = self.config.cache_root or default_cache_root()
         self.workspace_root = self.config.workspace_root or self.cache_root / "sandboxes"
         self.workspace_root.mkdir(parents=True, exist_ok=True)
-        self.builder = EnvBuilder(self.cache_root, step_timeout_s=self.config.build_step_timeout_s)
         mode = self.config.workspace
         if mode == "auto":
             mode = "overlay" if overlay_supported(self.workspace_root) else "copy"
@@ -95,7 +92,6 @@ class LocalBackend:
             if cgroup_root("memory")
             else " (no memory cgroup: processes together may exceed it)"
         )
-        self._built: dict[str, BuiltEnv] = {}
         cap = int(self.config.start_state_cache_gb * 2**30)
         self.states = StateStore(self.cache_root / "start-states", cap)
         _announce(self.describe())
@@ -116,36 +112,27 @@ class LocalBackend:
             "tail kept); CPU not throttled"
         )
 
-    def prepare(self, env: Environment) -> None:
-        self._prepared(env)
-
-    def _prepared(self, env: Environment) -> BuiltEnv:
-        built = self._built.get(env.key)
-        if built is None:
-            built = self._built[env.key] = self.builder.ensure(env)
-        return built
-
     def start(
-        self, env: Environment, limits: Limits | None = None, *, commit: str | None = None
+        self, built: BuiltEnv, limits: Limits | None = None, *, commit: str | None = None
     ) -> LocalSandbox:
-        """A fresh sandbox on env's built testbed, or on a clean checkout of `commit` (another
-        commit of the same repository, e.g. a task's base commit) with env's venv."""
-        lower, base = self._lower(env, commit)
-        return self._sandbox(env, [lower], base, limits)
+        """A fresh sandbox on the built testbed, or on a clean checkout of `commit` (another
+        commit of the same repository, e.g. a task's base commit) with the built venv."""
+        lower, base = self._lower(built, commit)
+        return self._sandbox(built, [lower], base, limits)
 
     def start_prepared(
-        self, env: Environment, state: StartState, limits: Limits | None = None
+        self, built: BuiltEnv, state: StartState, limits: Limits | None = None
     ) -> tuple[LocalSandbox, str]:
         """A sandbox in `state`: its kept layer under a fresh copy-on-write workspace, or,
         the first time, a sandbox that `state.prepare` ran in, whose workspace is then kept
         (see sandbox._states)."""
-        lower, base = self._lower(env, state.commit)
-        state_id = self.states.state_id(env.key, state.key, [lower])
+        lower, base = self._lower(built, state.commit)
+        state_id = self.states.state_id(built.key, state.key, [lower])
         held = self.states.acquire(state_id)
         if held is not None:
             lowers = [held.layer] if self.mode == "copy" else [held.layer, lower]
-            return self._sandbox(env, lowers, base, limits, held), held.note
-        sandbox = self._sandbox(env, [lower], base, limits)
+            return self._sandbox(built, lowers, base, limits, held), held.note
+        sandbox = self._sandbox(built, [lower], base, limits)
         try:
             note = state.prepare(sandbox)
             sandbox.keep_as_state(self.states, state_id, note)
@@ -154,18 +141,19 @@ class LocalBackend:
             raise
         return sandbox, note
 
-    def _lower(self, env: Environment, commit: str | None) -> tuple[Path, str]:
-        """The checkout a sandbox starts from (env's built testbed, or a clean checkout of
+    def _lower(self, built: BuiltEnv, commit: str | None) -> tuple[Path, str]:
+        """The checkout a sandbox starts from (the built testbed, or a clean checkout of
         another `commit`) and the commit it is at."""
-        built = self._prepared(env)
-        if commit and not _is_built_commit(commit, env, built):
-            lower = cached_checkout(env.repo, env.source, commit, self.cache_root)
+        if built.testbed is None or built.venv is None:
+            raise SandboxError(f"environment {built.key} was not built for the local backend")
+        if commit and not built.is_built_commit(commit):
+            lower = built.checkout(commit)
             return lower, lower.name
         return built.testbed, built.head
 
     def _sandbox(
         self,
-        env: Environment,
+        built: BuiltEnv,
         lowers: list[Path],
         base: str,
         limits: Limits | None,
@@ -177,10 +165,11 @@ class LocalBackend:
                 root=root,
                 lowers=lowers,
                 base=base,
-                venv=self._prepared(env).venv,
+                venv=built.venv,
+                venv_prefixes=built.venv_prefixes,
                 limits=limits or Limits(),
                 mode=self.mode,
-                env_vars=dict(env.spec.env_vars),
+                env_vars=dict(built.env_vars),
                 held=held,
             )
         except BaseException:
@@ -208,11 +197,6 @@ def _disk_guard(root: Path, mode: Literal["overlay", "copy"], disk_mb: int) -> D
     return guard
 
 
-def _is_built_commit(commit: str, env: Environment, built: BuiltEnv) -> bool:
-    """Whether `commit` names the commit the environment's testbed was built from."""
-    return commit in (env.commit, built.head) or bool(built.commit.startswith(commit))
-
-
 class LocalSandbox:
     """One running local sandbox (see the module docstring)."""
 
@@ -223,12 +207,14 @@ class LocalSandbox:
         lowers: list[Path],
         base: str,
         venv: Path,
+        venv_prefixes: tuple[Path, ...],
         limits: Limits,
         mode: Literal["overlay", "copy"],
         env_vars: dict[str, str],
         held: HeldState | None = None,
     ) -> None:
         self.root, self.lowers, self.base, self.venv = root, lowers, base, venv
+        self.venv_prefixes = venv_prefixes  # where the venv's interpreter lives on the host
         self.limits, self.mode, self.env_vars = limits, mode, env_vars
         self._held = held  # the kept start state under this sandbox, if any
         self._lock = threading.Lock()
@@ -281,7 +267,7 @@ class LocalSandbox:
     def _argv(self, inner: list[str]) -> list[str]:
         testbed = self.root / ("merged" if self.mode == "overlay" else "testbed")
         mounts = [Mount(testbed, TESTBED, writable=True), Mount(self.venv, VENV)]
-        mounts += prefix_mounts(venv_prefixes(self.venv))  # where the venv's python lives
+        mounts += prefix_mounts(self.venv_prefixes)  # where the venv's python lives
         argv = bwrap_argv(mounts, network=self.limits.network, tmp=self.root / "tmp") + inner
         if self.mode == "overlay":
             work = self.root / "work"

@@ -6,7 +6,7 @@ in a containers.conf of our own, passed through CONTAINERS_CONF to this service 
 `exit_command_delay = 5` stops every exec from leaving conmon processes for 300 s.
 
     with PodmanService(Path("/tmp/x")) as svc:
-        backend = DockerBackend(offline_config(svc.url))
+        backend = get_backend("docker", offline_config(svc.url))  # from swelego_ray.envs
 """
 
 from __future__ import annotations
@@ -17,12 +17,8 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from swelego_ray.sandbox._protocol import SandboxError
-
-if TYPE_CHECKING:
-    from swelego_ray.sandbox.docker import DockerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -110,23 +106,3 @@ class PodmanService:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def offline_config(base_url: str, cache_root: Path | None = None) -> DockerConfig:
-    """A DockerConfig for machines without a registry or PyPI inside builds: the debootstrap
-    base image (made present in the engine at `base_url`), host interpreters, wheelhouse."""
-    import docker
-
-    from swelego_ray.envs.base_image import ensure_base_image
-    from swelego_ray.envs.images import ImageConfig
-    from swelego_ray.envs.repos import default_cache_root
-    from swelego_ray.sandbox.docker import DockerConfig
-
-    cache_root = cache_root or default_cache_root()
-    client = docker.DockerClient(base_url=base_url, timeout=900)
-    try:
-        base = ensure_base_image(client, cache_root)
-    finally:
-        client.close()
-    images = ImageConfig(base_image=base, host_interpreters=True, wheelhouse=True)
-    return DockerConfig(base_url=base_url, cache_root=cache_root, images=images)

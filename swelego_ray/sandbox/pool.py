@@ -13,9 +13,9 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from swelego_ray.envs._spec import Environment
 from swelego_ray.sandbox._backend import SandboxBackend
 from swelego_ray.sandbox._protocol import Limits, Sandbox, SandboxError
+from swelego_ray.schema import Environment
 
 logger = logging.getLogger(__name__)
 

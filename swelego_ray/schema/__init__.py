@@ -1,5 +1,7 @@
-"""Records shared by every stage: tasks, trajectories (and, as stages land, labels)."""
+"""Records shared by every stage: tasks, environments, trajectories (and, as stages land,
+labels)."""
 
+from swelego_ray.schema._env import Environment, EnvSpec
 from swelego_ray.schema._io import (
     TaskFormatError,
     duplicates,
@@ -28,6 +30,8 @@ from swelego_ray.schema._trajectory_io import (
 __all__ = [
     "TASK_FORMAT",
     "TRAJECTORY_FORMAT",
+    "EnvSpec",
+    "Environment",
     "FunctionCall",
     "Label",
     "Message",

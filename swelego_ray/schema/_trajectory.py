@@ -19,7 +19,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 class Label(StrEnum):
-    """Judge outcome of a trajectory's final patch (REFERENCE.md section 2)."""
+    """Judge outcome of a trajectory's final patch (the labels of the SWE-Lego paper)."""
 
     RESOLVED = "resolved"  # all FAIL_TO_PASS and PASS_TO_PASS pass
     SEMI_RESOLVED = "semi_resolved"  # not resolved, but edits exactly the gold patch's files

@@ -27,15 +27,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swelego_ray.agent.tool_calls import (
+from swelego_ray.funnel import Funnel
+from swelego_ray.schema._trajectory import TRAJECTORY_FORMAT, Label, Message, Trajectory
+from swelego_ray.schema.tool_calls import (
     ToolCallParseError,
     coerce_arguments,
     has_text_tool_call,
     parse_text_tool_calls,
 )
-from swelego_ray.agent.tools_schema import TOOLS
-from swelego_ray.funnel import Funnel
-from swelego_ray.schema._trajectory import TRAJECTORY_FORMAT, Label, Message, Trajectory
+from swelego_ray.schema.tools_schema import TOOLS
 
 FORMATS = ("swelego", "openai", "openhands_text", "sharegpt")
 _MESSAGE_KEYS = set(Message.model_fields)

@@ -50,6 +50,8 @@ _LAZY: dict[str, str] = {
     "flatten_conversation": "verifier_data",
     "judgement_token_ids": "verifier_data",
     "verifier_example": "verifier_data",
+    # before training: checks that need the model's files
+    "preflight": "_runtime",
 }
 
 __all__ = sorted(_LAZY)

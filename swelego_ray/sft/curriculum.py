@@ -1,7 +1,7 @@
 """Difficulty curriculum: buckets, a staged schedule and an ordered, DDP-sharded sampler.
 
 Difficulty = number of assistant turns of the trajectory (before any truncation), or
-its token length (`feature: tokens`). Default buckets (REFERENCE.md section 3): easy
+its token length (`feature: tokens`). Default buckets (the SWE-Lego paper's): easy
 [0, 50), medium [50, 70), hard [70, 100]; above the last bound: into the last bucket, or
 dropped (`overflow: drop`). Stages run easy -> medium -> hard.
 

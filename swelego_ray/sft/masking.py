@@ -39,14 +39,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.agent.observations import TIMEOUT_RE, exit_code_of, strip_result_header
-from swelego_ray.agent.tool_calls import (
+from swelego_ray.schema import Message, Trajectory
+from swelego_ray.schema.tool_calls import (
     ToolCallParseError,
     has_text_tool_call,
     parse_arguments,
     parse_text_tool_calls,
 )
-from swelego_ray.agent.tools_schema import EDITING_COMMANDS, TOOLS, schema_by_name
-from swelego_ray.schema import Message, Trajectory
+from swelego_ray.schema.tools_schema import EDITING_COMMANDS, TOOLS, schema_by_name
 
 
 class MaskRule(StrEnum):

@@ -31,8 +31,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from swelego_ray.agent.tool_calls import ToolCallParseError, parse_arguments, render_text_tool_call
 from swelego_ray.schema import Label, Trajectory
+from swelego_ray.schema.tool_calls import ToolCallParseError, parse_arguments, render_text_tool_call
 from swelego_ray.sft.tokenize import IGNORE_INDEX, DroppedExample, SFTExample, TokenizeError
 
 logger = logging.getLogger(__name__)

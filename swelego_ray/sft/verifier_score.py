@@ -1,11 +1,11 @@
 """Score rollouts with a trained generative verifier, batched.
 
 p(YES) = sigmoid(max logit over the YES spellings - max logit over the NO spellings) at
-the position right after `<judgement>` (REFERENCE.md section 4): one forward pass per
-sample over the judge prompt (swelego_ray.sft.verifier_data.VerifierTokenizer.prompt_ids).
-Prompts are left-padded so that every row's last position is the one that predicts the
-answer; position ids skip the padding, so a padded row scores exactly like the same row
-alone.
+the position right after `<judgement>` (the SWE-Lego paper's verifier score): one
+forward pass per sample over the judge prompt
+(swelego_ray.sft.verifier_data.VerifierTokenizer.prompt_ids). Prompts are left-padded so
+that every row's last position is the one that predicts the answer; position ids skip
+the padding, so a padded row scores exactly like the same row alone.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ bounded retries against S3; `upload_dir` / `download_dir` move whole directories
 
 from swelego_ray.storage._dirs import MANIFEST, download_dir, is_published_dir, upload_dir
 from swelego_ray.storage._keys import content_hash, result_key
+from swelego_ray.storage._local import default_cache_root, file_lock, try_file_lock
 from swelego_ray.storage._store import Store, writable_store
 from swelego_ray.storage._uri import S3Options, StorageError, parse_uri, ray_storage, split_uri
 
@@ -16,12 +17,15 @@ __all__ = [
     "StorageError",
     "Store",
     "content_hash",
+    "default_cache_root",
     "download_dir",
+    "file_lock",
     "is_published_dir",
     "parse_uri",
     "ray_storage",
     "result_key",
     "split_uri",
+    "try_file_lock",
     "upload_dir",
     "writable_store",
 ]

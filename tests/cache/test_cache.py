@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 from swelego_ray.cache import parse_kinds, prune, usage
 from swelego_ray.cli.cache_cmd import parse_duration, parse_size
 from swelego_ray.cli.main import app
-from swelego_ray.envs.builder import BuiltEnv
-from swelego_ray.envs.repos import cached_checkout, file_lock
+from swelego_ray.envs.builder import VenvBuild
+from swelego_ray.envs.repos import cached_checkout
 from swelego_ray.sandbox._owner import owner_tag
 from swelego_ray.sandbox._states import StateStore
+from swelego_ray.storage import file_lock
 
 runner = CliRunner()
 DAY = 86400.0
@@ -52,7 +53,7 @@ def cache(tmp_path: Path):
     (env / "testbed").mkdir(parents=True)
     (env / "venv" / "bin").mkdir(parents=True)
     (env / "venv" / "bin" / "python").write_bytes(b"p" * 50_000)
-    built = BuiltEnv(key="k1", root=env, commit="a" * 40, head="a" * 40)
+    built = VenvBuild(key="k1", root=env, commit="a" * 40, head="a" * 40)
     (env / "READY").write_text(built.model_dump_json())
     _age(env / "READY", 20)
     repo = tmp_path / "src"

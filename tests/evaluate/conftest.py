@@ -16,7 +16,7 @@ def sandbox_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def local_backend(sandbox_cache):
-    from swelego_ray.sandbox import get_backend
+    from swelego_ray.envs import get_backend
 
     return get_backend("local", cache_root=sandbox_cache)
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from swelego_ray.envs import Environment, EnvSpec
-from swelego_ray.sandbox.local import LocalBackend
+from swelego_ray.envs import EnvBackend, Environment, EnvSpec, backends
 
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
@@ -48,8 +47,8 @@ def sandbox_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def local_backend(sandbox_cache) -> LocalBackend:
-    return LocalBackend(cache_root=sandbox_cache)
+def local_backend(sandbox_cache) -> EnvBackend:
+    return backends.local_backend(cache_root=sandbox_cache)
 
 
 @pytest.fixture(scope="session")

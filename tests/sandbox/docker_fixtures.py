@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import EnvBackend, Environment, EnvSpec, backends
 from swelego_ray.envs.repos import _git  # fixed author, committer and dates
-from swelego_ray.sandbox.docker import DockerBackend
 
 TINYPKG = {
     "pyproject.toml": (
@@ -40,8 +39,8 @@ def deterministic_repo(path: Path, commits: list[dict[str, str]]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def docker_backend(docker_engine) -> DockerBackend:
-    return DockerBackend(docker_engine, kill_grace_s=1.0)
+def docker_backend(docker_engine) -> EnvBackend:
+    return backends.docker_backend(docker_engine, kill_grace_s=1.0)
 
 
 @pytest.fixture(scope="session")

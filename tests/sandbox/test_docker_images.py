@@ -11,10 +11,9 @@ import time
 import pytest
 from docker_fixtures import TINYPKG, deterministic_repo, docker_backend, tiny_env  # noqa: F401
 
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import Environment, EnvSpec, backends
 from swelego_ray.envs.base_image import apt_mirror
 from swelego_ray.envs.images import LABEL_KEY, LABEL_SPEC
-from swelego_ray.sandbox.docker import DockerBackend
 
 
 def test_apt_mirror_reads_deb822_and_one_line_sources(tmp_path):
@@ -37,7 +36,7 @@ def test_apt_mirror_reads_deb822_and_one_line_sources(tmp_path):
 
 @pytest.mark.docker
 def test_prepared_image_is_reused_by_a_new_backend(docker_engine, tiny_env):  # noqa: F811
-    backend = DockerBackend(docker_engine)
+    backend = backends.docker_backend(docker_engine)
     started = time.monotonic()
     backend.prepare(tiny_env)
     assert time.monotonic() - started < 2.0  # found by tag, not rebuilt
@@ -106,10 +105,10 @@ _OWNER_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from swelego_ray.envs import EnvSpec, Environment
-    from swelego_ray.sandbox.docker import DockerBackend, DockerConfig
-    config = DockerConfig.model_validate_json(sys.argv[1])
+    from swelego_ray.envs import DockerEnvConfig, backends
+    config = DockerEnvConfig.model_validate_json(sys.argv[1])
     env = Environment.model_validate_json(sys.argv[2])
-    sandbox = DockerBackend(config).start(env)
+    sandbox = backends.docker_backend(config).start(env)
     print(sandbox.container.id, flush=True)
     if sys.argv[3] == "hang":
         time.sleep(600)
@@ -138,7 +137,7 @@ def test_containers_of_dead_or_exited_owners_are_removed(docker_engine, tiny_env
     proc.wait()
     client = docker.DockerClient(base_url=docker_engine.base_url)
     assert client.containers.get(killed_id).status == "running"
-    DockerBackend(docker_engine)
+    backends.docker_backend(docker_engine)
     for container_id in (exited_id, killed_id):
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(container_id)

@@ -7,8 +7,8 @@ import time
 import pytest
 from docker_fixtures import docker_backend, tiny_env  # noqa: F401
 
+from swelego_ray.envs import backends
 from swelego_ray.sandbox import Limits
-from swelego_ray.sandbox.docker import DockerBackend
 
 pytestmark = pytest.mark.docker
 
@@ -127,7 +127,7 @@ def test_pids_limit(start):
 
 
 def test_read_only_root_with_writable_workspace(docker_engine, tiny_env):  # noqa: F811
-    backend = DockerBackend(docker_engine, read_only=True)
+    backend = backends.docker_backend(docker_engine, read_only=True)
     with backend.start(tiny_env) as sb:
         assert sb.container.attrs["HostConfig"]["ReadonlyRootfs"] is True
         result = sb.exec("touch /usr/x 2>&1; touch /testbed/ok /tmp/ok && echo writable")

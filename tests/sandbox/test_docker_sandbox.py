@@ -9,7 +9,8 @@ import time
 import pytest
 from docker_fixtures import docker_backend, tiny_env, two_commit_env  # noqa: F401
 
-from swelego_ray.sandbox import TESTBED, VENV, Limits, SandboxError, get_backend
+from swelego_ray.envs import get_backend
+from swelego_ray.sandbox import TESTBED, VENV, Limits, SandboxError
 
 pytestmark = pytest.mark.docker
 

@@ -8,10 +8,10 @@ import uuid
 import pytest
 from docker_fixtures import docker_backend, tiny_env, two_commit_env  # noqa: F401
 
+from swelego_ray.envs import backends
 from swelego_ray.sandbox import StartState
 from swelego_ray.sandbox import _docker_states as states
 from swelego_ray.sandbox._docker_engine import ROLE_LABEL
-from swelego_ray.sandbox.docker import DockerBackend
 
 pytestmark = pytest.mark.docker
 
@@ -43,6 +43,11 @@ class Preparer:
         return f"HEAD {head}\nsteps: edit, commit — «ok»\n"
 
 
+def _image_id(backend: backends.EnvBackend, env) -> str:
+    """The id of env's image, which start-state tags are made from."""
+    return backend.sandboxes.image_id(backend.built(env))
+
+
 def state_images(backend) -> list:
     """Every start-state image, tagged or not."""
     role = f"{ROLE_LABEL}={states.ROLE}"
@@ -61,7 +66,7 @@ def kept(docker_backend):  # noqa: F811
 
     yield key
     for env, name in made:
-        tag = states.state_tag(docker_backend._image_id(env), name)
+        tag = states.state_tag(_image_id(docker_backend, env), name)
         if states.image_id(docker_backend.client, tag) is not None:
             docker_backend.client.images.remove(tag)
 
@@ -83,7 +88,7 @@ def test_prepare_runs_once_then_sandboxes_start_from_the_kept_state(
     with docker_backend.start(env, commit=shas[0]) as plain:
         plain_base = plain.base
     # a new backend (another process) reads the note from the image; this one remembers it
-    for backend in (DockerBackend(docker_engine), docker_backend):
+    for backend in (backends.docker_backend(docker_engine), docker_backend):
         sandbox, again = backend.start_prepared(env, state)
         with sandbox:
             assert sandbox.container.labels[ROLE_LABEL] == "sandbox"  # swept if orphaned
@@ -112,7 +117,7 @@ def test_a_failing_prepare_keeps_nothing(docker_backend, two_commit_env, kept): 
     with pytest.raises(RuntimeError, match="on purpose"):
         docker_backend.start_prepared(env, StartState(key, failing, shas[0]))
     assert failing.sandboxes[0]._closed
-    tag = states.state_tag(docker_backend._image_id(env), key)
+    tag = states.state_tag(_image_id(docker_backend, env), key)
     assert states.image_id(docker_backend.client, tag) is None
     working = Preparer()
     for _ in range(2):
@@ -154,7 +159,9 @@ def test_remove_states_deletes_the_kept_images(docker_backend, tiny_env, kept): 
     state = StartState(kept(tiny_env), lambda sb: "n")
     docker_backend.start_prepared(tiny_env, state)[0].close()  # prepared: kept
     sandbox, _ = docker_backend.start_prepared(tiny_env, state)  # a container of the image
-    tag = states.state_tag(docker_backend._image_id(tiny_env), state.key)
+    tag = states.state_tag(
+        docker_backend.sandboxes.image_id(docker_backend.built(tiny_env)), state.key
+    )
     assert states.image_id(docker_backend.client, tag) is not None
     states.remove_states(docker_backend.client, tiny_env.key)
     assert states.image_id(docker_backend.client, tag) is not None  # a sandbox of it still runs
@@ -168,7 +175,9 @@ def test_cache_prune_removes_unused_state_images(docker_backend, tiny_env, kept)
 
     state = StartState(kept(tiny_env), lambda sb: "n")
     docker_backend.start_prepared(tiny_env, state)[0].close()
-    tag = states.state_tag(docker_backend._image_id(tiny_env), state.key)
+    tag = states.state_tag(
+        docker_backend.sandboxes.image_id(docker_backend.built(tiny_env)), state.key
+    )
     url = docker_backend.config.base_url
     dry = PruneSummary(dry_run=True)
     prune_docker(url, ["state"], dry)
@@ -185,7 +194,7 @@ def test_cache_prune_removes_unused_state_images(docker_backend, tiny_env, kept)
     "option", [{"read_only": True}, {"keep_start_states": False}], ids=["read_only", "off"]
 )
 def test_unkept_states_prepare_every_time(docker_engine, tiny_env, kept, option):  # noqa: F811
-    backend = DockerBackend(docker_engine, **option)
+    backend = backends.docker_backend(docker_engine, **option)
     calls: list[int] = []
 
     def prepare(sandbox) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from swelego_ray.sandbox import Limits, SandboxError, _bwrap, get_backend
+from swelego_ray.envs import get_backend
+from swelego_ray.sandbox import Limits, SandboxError, _bwrap
 
 
 def _processes_with(arg: str) -> list[int]:
@@ -193,10 +194,10 @@ def test_stale_workspaces_of_dead_processes_are_swept(local_backend, plain_env, 
 
     script = (
         "import os, sys\n"
-        "from swelego_ray.sandbox.local import LocalBackend\n"
+        "from swelego_ray.envs import backends\n"
         "from swelego_ray.envs import Environment\n"
         "env = Environment.model_validate_json(sys.argv[2])\n"
-        "sb = LocalBackend(cache_root=sys.argv[1]).start(env)\n"
+        "sb = backends.local_backend(cache_root=sys.argv[1]).start(env)\n"
         "print(sb.root, flush=True)\n"
         "os._exit(1)  # a crash: no close(), no atexit\n"
     )
@@ -221,10 +222,10 @@ def test_sandbox_processes_die_with_a_crashed_caller(local_backend, plain_env):
 
     script = (
         "import os, sys, threading, time\n"
-        "from swelego_ray.sandbox.local import LocalBackend\n"
+        "from swelego_ray.envs import backends\n"
         "from swelego_ray.envs import Environment\n"
         "env = Environment.model_validate_json(sys.argv[2])\n"
-        "sb = LocalBackend(cache_root=sys.argv[1]).start(env)\n"
+        "sb = backends.local_backend(cache_root=sys.argv[1]).start(env)\n"
         "threading.Thread(target=sb.exec, args=('sleep 1000.875',), daemon=True).start()\n"
         "time.sleep(1.5)\n"
         "print('running', flush=True)\n"
@@ -255,12 +256,12 @@ def test_unknown_backend_option_is_rejected(sandbox_cache):
 
 
 def test_without_cgroups_rlimits_are_set(monkeypatch, sandbox_cache, plain_env):
+    from swelego_ray.envs import backends
     from swelego_ray.sandbox import _cgroups, local
-    from swelego_ray.sandbox.local import LocalBackend
 
     monkeypatch.setattr(_cgroups, "cgroup_root", lambda controller: None)
     monkeypatch.setattr(local, "cgroup_root", lambda controller: None)
-    backend = LocalBackend(cache_root=sandbox_cache)
+    backend = backends.local_backend(cache_root=sandbox_cache)
     assert backend.pids_mode == "RLIMIT_NPROC (best effort)"
     assert "no memory cgroup" in backend.memory_mode
     with backend.start(plain_env, Limits(pids=77, memory_mb=1000)) as sb:
@@ -268,9 +269,9 @@ def test_without_cgroups_rlimits_are_set(monkeypatch, sandbox_cache, plain_env):
 
 
 def test_copy_workspace_mode_is_isolated_too(sandbox_cache, plain_env):
-    from swelego_ray.sandbox.local import LocalBackend
+    from swelego_ray.envs import backends
 
-    backend = LocalBackend(cache_root=sandbox_cache, workspace="copy")
+    backend = backends.local_backend(cache_root=sandbox_cache, workspace="copy")
     assert backend.mode == "copy" and "copy" in backend.describe()
     built = backend.builder.ensure(plain_env)
     with backend.start(plain_env) as sb:

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from swelego_ray.envs import EnvBackend, backends
 from swelego_ray.sandbox import StartState
 from swelego_ray.sandbox._states import StateStore
-from swelego_ray.sandbox.local import LocalBackend
 
 MODES = ["overlay", "copy"]
 
@@ -32,8 +32,8 @@ class Preparer:
 
 
 @pytest.fixture(params=MODES)
-def backend(request, sandbox_cache, tmp_path) -> LocalBackend:
-    return LocalBackend(
+def backend(request, sandbox_cache, tmp_path) -> EnvBackend:
+    return backends.local_backend(
         cache_root=sandbox_cache, workspace=request.param, workspace_root=tmp_path / "ws"
     )
 

@@ -15,13 +15,10 @@ for _sibling in ("sandbox", "evaluate"):
 
 from docker_fixtures import deterministic_repo  # noqa: E402
 
-from swelego_ray.envs import Environment, EnvSpec  # noqa: E402
-from swelego_ray.sandbox.local import LocalBackend  # noqa: E402
+from swelego_ray.envs import EnvBackend, Environment, EnvSpec, backends  # noqa: E402
 
 
-def plain_local_env(
-    tmp_path_factory, name: str, **spec: object
-) -> tuple[LocalBackend, Environment]:
+def plain_local_env(tmp_path_factory, name: str, **spec: object) -> tuple[EnvBackend, Environment]:
     """A built local environment of a one-file repository (no install steps), on a cache
     root of its own."""
     cache = tmp_path_factory.mktemp(f"{name}-cache")
@@ -30,7 +27,7 @@ def plain_local_env(
     env = Environment(
         repo=f"t/{name}", commit=sha, source=str(repo), spec=EnvSpec(install=[], **spec)
     )
-    backend = LocalBackend(cache_root=cache)
+    backend = backends.local_backend(cache_root=cache)
     backend.prepare(env)
     return backend, env
 

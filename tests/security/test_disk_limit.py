@@ -13,11 +13,10 @@ import pytest
 from attack_support import plain_local_env
 from docker_fixtures import docker_backend, two_commit_env  # noqa: F401
 
-from swelego_ray.envs import Environment
+from swelego_ray.envs import EnvBackend, Environment, backends
 from swelego_ray.grading import InfraFailure, TestRun, read_run
 from swelego_ray.sandbox import Limits
 from swelego_ray.sandbox._disk import DiskGuard, tree_usage
-from swelego_ray.sandbox.local import LocalBackend
 
 LIMIT_MB = 64
 # one file far past the limit (RLIMIT_FSIZE stops it at the limit)
@@ -30,11 +29,11 @@ ATTACKS = [ONE_BIG_FILE, MANY_FILES, FAST_FILES]
 
 
 @pytest.fixture(scope="module")
-def local_env(tmp_path_factory) -> tuple[LocalBackend, Environment]:
+def local_env(tmp_path_factory) -> tuple[EnvBackend, Environment]:
     return plain_local_env(tmp_path_factory, "disk")
 
 
-def _host_usage(backend: LocalBackend) -> int:
+def _host_usage(backend: EnvBackend) -> int:
     """What the backend's cache holds on the host (the disk's free space is no measure:
     other jobs write to it too)."""
     return tree_usage(backend.cache_root)
@@ -53,7 +52,7 @@ def _assert_stopped(result, attack: str, limit_mb: int = LIMIT_MB) -> None:
 def test_local_writes_past_the_limit_are_stopped(local_env, mode, where, attack):
     backend, env = local_env
     if mode == "copy":
-        backend = LocalBackend(cache_root=backend.cache_root, workspace="copy")
+        backend = backends.local_backend(cache_root=backend.cache_root, workspace="copy")
     before = _host_usage(backend)
     sb = backend.start(env, Limits(disk_mb=LIMIT_MB, timeout_s=60))
     root = sb.root

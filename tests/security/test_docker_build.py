@@ -17,11 +17,10 @@ import attack_support  # noqa: F401  (sibling test packages on the path)
 import pytest
 from docker_fixtures import deterministic_repo, docker_backend  # noqa: F401
 
-from swelego_ray.envs import EnvBuildError, Environment, EnvSpec, base_image
+from swelego_ray.envs import EnvBuildError, Environment, EnvSpec, backends, base_image
 from swelego_ray.envs.images import MISSING_TOOLS_SHELL, ImageBuilder, ImageConfig
 from swelego_ray.sandbox import SandboxError, StartState
 from swelego_ray.sandbox._docker_states import remove_states
-from swelego_ray.sandbox.docker import DockerBackend
 
 # setup.py of a local package a requirements file names: it tries to change the host, then
 # reports what happened (SystemExit makes pip print it in the error).
@@ -206,7 +205,7 @@ def test_a_sandbox_of_an_image_without_a_harness_tool_is_refused_naming_it(
     sandbox, note = docker_backend.start_prepared(env, state)  # prepared before the check
     sandbox.close()
     assert note == "removed"
-    fresh = DockerBackend(docker_engine, kill_grace_s=1.0)
+    fresh = backends.docker_backend(docker_engine, kill_grace_s=1.0)
     try:
         with pytest.raises(SandboxError, match=r"lacks patch, timeout, which the harness runs"):
             fresh.start_prepared(env, state)

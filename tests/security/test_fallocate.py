@@ -19,12 +19,11 @@ import pytest
 from attack_support import plain_local_env
 from docker_fixtures import deterministic_repo, docker_backend, two_commit_env  # noqa: F401
 
-from swelego_ray.envs import Environment
+from swelego_ray.envs import EnvBackend, Environment
 from swelego_ray.sandbox import Limits, SandboxError
 from swelego_ray.sandbox import _seccomp as sc
 from swelego_ray.sandbox._disk import tree_usage
 from swelego_ray.sandbox._docker_engine import seccomp_security_opt
-from swelego_ray.sandbox.local import LocalBackend
 
 LIMIT_MB = 64
 X86_64 = platform.machine() == "x86_64"
@@ -204,7 +203,7 @@ def test_docker_engine_gets_inline_json_or_keeps_its_default_with_a_warning(tmp_
 
 # -- local backend ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def local_env(tmp_path_factory) -> tuple[LocalBackend, Environment]:
+def local_env(tmp_path_factory) -> tuple[EnvBackend, Environment]:
     return plain_local_env(tmp_path_factory, "fallocate")
 
 

@@ -22,12 +22,12 @@ import pytest
 from docker_fixtures import docker_backend, two_commit_env  # noqa: F401
 from repo_builders import commit_files, diff_of, git
 
-from swelego_ray.envs import Environment, EnvSpec
+from swelego_ray.envs import Environment, EnvSpec, get_backend
 from swelego_ray.evaluate import EvaluateConfig, EvaluationReport, run_evaluation
 from swelego_ray.evidence import runner_control
 from swelego_ray.harness import patch_and_test, start_task_sandbox
 from swelego_ray.patching import PatchStep, apply_patches, files_in_patch
-from swelego_ray.sandbox import Limits, get_backend
+from swelego_ray.sandbox import Limits
 from swelego_ray.schema import Task, write_tasks
 from swelego_ray.storage import Store
 

@@ -21,10 +21,10 @@ import pytest
 from attack_support import accepted, plain_local_env
 
 import swelego_ray
-from swelego_ray.envs import Environment
+from swelego_ray.envs import EnvBackend, Environment
 from swelego_ray.envs.interpreters import venv_prefixes
 from swelego_ray.sandbox import _bwrap
-from swelego_ray.sandbox.local import LocalBackend, LocalSandbox
+from swelego_ray.sandbox.local import LocalSandbox
 
 PROJECT = Path(swelego_ray.__file__).resolve().parents[1]
 # /etc as the sandbox sees it: synthesized files, and host files that hold no secret.
@@ -60,7 +60,7 @@ SECRETS = [
 
 
 @pytest.fixture(scope="module")
-def view_env(tmp_path_factory) -> Iterator[tuple[LocalBackend, Environment]]:
+def view_env(tmp_path_factory) -> Iterator[tuple[EnvBackend, Environment]]:
     yield plain_local_env(tmp_path_factory, "view", python="3.11")
 
 

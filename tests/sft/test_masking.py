@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from swelego_ray.agent.observations import format_bash_observation, format_timeout_observation
-from swelego_ray.agent.tools_schema import tool_schemas
 from swelego_ray.schema import Trajectory, read_trajectories
+from swelego_ray.schema.tools_schema import tool_schemas
 from swelego_ray.sft.masking import (
     MaskingConfig,
     MaskRule,

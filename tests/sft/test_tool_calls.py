@@ -10,7 +10,7 @@ from swelego_ray.agent.observations import (
     format_malformed_call,
     format_timeout_observation,
 )
-from swelego_ray.agent.tool_calls import (
+from swelego_ray.schema.tool_calls import (
     ParsedCall,
     ToolCallParseError,
     coerce_arguments,
@@ -19,7 +19,7 @@ from swelego_ray.agent.tool_calls import (
     render_text_tool_call,
     validate_call,
 )
-from swelego_ray.agent.tools_schema import TOOL_NAMES, tool_schemas
+from swelego_ray.schema.tools_schema import TOOL_NAMES, tool_schemas
 
 
 def test_parses_prose_and_one_call_keeping_indentation():

@@ -1,4 +1,5 @@
-"""JSON schemas of the agent's four tools (REFERENCE.md section 2), defined once.
+"""JSON schemas of the agent's four tools (execute_bash, str_replace_editor, think, finish:
+the tool set of the SWE-Lego paper, arXiv 2601.01426), defined once.
 
 `TOOLS` is the OpenAI `tools=[...]` list that the rollout sends to the teacher, that chat
 templates render into the system turn, and that trajectory readers attach when a dump

@@ -1,6 +1,6 @@
 """Tool-call parsing shared by the rollout loop and the trajectory readers.
 
-Two wire forms (REFERENCE.md section 2):
+Two wire forms (those of the SWE-Lego trajectories, OpenHands CodeAct):
 - native: OpenAI `tool_calls` whose `arguments` is a JSON object (as text or a dict);
 - text (OpenHands CodeAct without function calling), one call per turn:
       <function=execute_bash>
@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any, NamedTuple
 
-from swelego_ray.agent.tools_schema import TOOLS, schema_by_name
+from swelego_ray.schema.tools_schema import TOOLS, schema_by_name
 
 _FUNCTION_RE = re.compile(r"<function=([^>\n]*)>(.*?)(?:</function>|\Z)", re.DOTALL)
 _PARAM_RE = re.compile(r"<parameter=([^>\n]*)>(.*?)</parameter>", re.DOTALL)
