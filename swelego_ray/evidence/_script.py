@@ -33,6 +33,12 @@ PLUGIN_MODULE = "swelego_evidence"
 SETUP_FAILED = "@@swelego-setup-failed"  # printed (before the start marker) by the script
 _PLUGIN_FD = 3
 _S = f"${SECRET_VAR}"  # the secret as the script refers to it
+# Milliseconds since the epoch into $__swelego_ms: bash 5's $EPOCHREALTIME (no process),
+# `date` on older shells.
+_NOW_MS = (
+    'if [ -n "${EPOCHREALTIME:-}" ]; then __swelego_ms=$(( ${EPOCHREALTIME/[.,]/} / 1000 )); '
+    "else __swelego_ms=$(date +%s%3N); fi"
+)
 
 
 def new_secret() -> str:
@@ -100,7 +106,7 @@ def run_script(command: str, *, timeout_s: float | None, signed: bool, run_id: s
     lines.append(f'echo ">>>>> SWELEGO TESTS START {_S}"')
     run = f"bash -c {shlex.quote(command)}"
     if timeout_s is not None:
-        lines.append("__swelego_t0=$(date +%s%3N)")
+        lines.append(_NOW_MS + "; __swelego_t0=$__swelego_ms")
         run = f"timeout -s KILL {timeout_s:.3f} {run}"
     if signed:
         env = (
@@ -113,8 +119,8 @@ def run_script(command: str, *, timeout_s: float | None, signed: bool, run_id: s
     if timeout_s is not None:
         limit_ms = int(timeout_s * 1000) - 20
         lines.append(
-            'if [ "$__swelego_rc" = 137 ] && '
-            f"[ $(( $(date +%s%3N) - __swelego_t0 )) -ge {limit_ms} ]; then "
+            f'if [ "$__swelego_rc" = 137 ] && {_NOW_MS} && '
+            f"[ $(( __swelego_ms - __swelego_t0 )) -ge {limit_ms} ]; then "
             f'echo; echo "@@swelego-test-deadline-{_S}"; fi'
         )
     lines.append(f'echo; echo ">>>>> SWELEGO TESTS END {_S} exit=$__swelego_rc"')
