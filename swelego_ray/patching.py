@@ -78,10 +78,12 @@ def _tail(text: str, lines: int = 6) -> str:
 def _reset_script(files: list[str]) -> str:
     """Shell that puts `files` back as at HEAD, removing the ones HEAD lacks."""
     quoted = " ".join(shlex.quote(f) for f in files)
+    # one git per file where HEAD has it (the common case): checkout first, and only when
+    # that fails ask whether HEAD has the file (then the reset failed) or not (remove it)
     return (
-        f"for f in {quoted}; do "
-        'if git cat-file -e "HEAD:$f" 2>/dev/null; then git checkout -q HEAD -- "$f"; '
-        'else rm -rf -- "$f"; fi; done'
+        f"__r=0; for f in {quoted}; do "
+        'git checkout -q HEAD -- "$f" 2>/dev/null || { git cat-file -e "HEAD:$f" 2>/dev/null '
+        '&& { __r=1; break; } || rm -rf -- "$f"; }; done; [ "$__r" = 0 ]'
     )
 
 

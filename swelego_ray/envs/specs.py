@@ -61,12 +61,38 @@ def spec_for(
     return default_spec(checkout)
 
 
+# The task fields an environment depends on; tasks that agree on them share one.
+_ENV_FIELDS = {
+    "repo",
+    "base_commit",
+    "environment_setup_commit",
+    "env_spec",
+    "version",
+    "created_at",
+}
+_ENVIRONMENTS: dict[tuple[str, str, str, bool], Environment] = {}
+_ENVIRONMENTS_MAX = 4096
+
+
 def environment_for(
     task: Task, source: str, cache_root: Path | None = None, *, allow_system_steps: bool = False
 ) -> Environment:
     """The Environment a task runs in (its environment_setup_commit, else its base commit);
     a task with created_at gets a resolution cutoff (envs/resolution.py) unless its
-    env_spec sets one."""
+    env_spec sets one. Worked out once per process for the fields it depends on (each
+    costs host-side git calls: describe, commit date)."""
+    key = (task.model_dump_json(include=_ENV_FIELDS), source, str(cache_root), allow_system_steps)
+    env = _ENVIRONMENTS.get(key)
+    if env is None:
+        if len(_ENVIRONMENTS) >= _ENVIRONMENTS_MAX:
+            _ENVIRONMENTS.clear()
+        env = _ENVIRONMENTS[key] = _environment_for(task, source, cache_root, allow_system_steps)
+    return env
+
+
+def _environment_for(
+    task: Task, source: str, cache_root: Path | None, allow_system_steps: bool
+) -> Environment:
     commit = task.environment_setup_commit or task.base_commit
     checkout = None
     if task.env_spec is None and not (task.version and has_swebench_spec(task.repo, task.version)):
