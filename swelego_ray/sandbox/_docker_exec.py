@@ -42,9 +42,13 @@ oom() { sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory/memory.oom_control \
 before=$(oom)
 timeout -s KILL "$1" bash -c "$2" <&3 3<&- 2>&1 &
 pid=$!
-exec 3<&- 0</dev/null
+exec 3<&-
+[ "$5" = stdin ] || exec 0</dev/null
 wait "$pid"; rc=$?
 kill -KILL -1  # every process but PID 1 and this shell: nothing outlives the command
+# read what the command left of its input: an engine that closes the exec with input
+# still pending resets the connection, and the output in flight is lost with it
+if [ "$5" = stdin ]; then timeout -s KILL 60 cat >/dev/null; exec 0</dev/null; fi
 after=$(oom)
 printf '\n%s %s %s %s\n' "$3" "$rc" "${before:-x}" "${after:-x}"
 """
