@@ -14,14 +14,16 @@ from swelego_ray.envs._spec import EnvBuildError
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 
 
+def _ask(interpreter: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` on `interpreter` (30 s at most); OSError / TimeoutExpired propagate."""
+    return subprocess.run(
+        [str(interpreter), "-c", code], capture_output=True, text=True, timeout=30
+    )
+
+
 def _reports_version(path: Path, version: str) -> bool:
     try:
-        out = subprocess.run(
-            [str(path), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stdout.strip()
+        out = _ask(path, "import sys; print('%d.%d' % sys.version_info[:2])").stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out == version
@@ -95,12 +97,7 @@ def interpreter_prefixes(interpreter: Path) -> tuple[Path, ...]:
     symlinks resolved when it differs): what a sandbox binds so that the interpreter and
     venvs made from it run there."""
     try:
-        out = subprocess.run(
-            [str(interpreter), "-c", "import sys; print(sys.base_prefix)"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        out = _ask(interpreter, "import sys; print(sys.base_prefix)")
     except (OSError, subprocess.TimeoutExpired) as err:
         raise EnvBuildError(f"cannot run the interpreter {interpreter}: {err}") from err
     prefix = out.stdout.strip()
