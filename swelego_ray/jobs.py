@@ -24,18 +24,19 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from swelego_ray.engine import ItemFailure
 from swelego_ray.funnel import Funnel
 
 C = TypeVar("C", bound=BaseModel)
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_INCOMPLETE = 0, 1, 2, 3
 # Funnel drop reasons that mean "the job did not get to this item", not "the item is bad".
-INCOMPLETE_REASONS = frozenset({"item_timeout", "item_error", "worker_crashed", "item_lost"})
+INCOMPLETE_REASONS = frozenset(failure.value for failure in ItemFailure)
 Failing = Callable[[str], bool]
 
 
-def fanout_failures(reason: str) -> bool:
-    """The default: items the fan-out lost (timeouts, crashes, errors in the item code)."""
+def engine_failures(reason: str) -> bool:
+    """The default: items the engine lost (timeouts, crashes, errors in the item code)."""
     return reason in INCOMPLETE_REASONS
 
 
@@ -122,7 +123,7 @@ def funnel_of(result: Any) -> Funnel | None:
     return None
 
 
-def exit_code(funnel: Funnel | None, failing: Failing = fanout_failures) -> int:
+def exit_code(funnel: Funnel | None, failing: Failing = engine_failures) -> int:
     """EXIT_INCOMPLETE if the funnel dropped items for a reason `failing` accepts."""
     if funnel is None:
         return EXIT_OK
@@ -137,7 +138,7 @@ def run_job(
     argv: Sequence[str] | None = None,
     *,
     description: str = "",
-    failing: Failing = fanout_failures,
+    failing: Failing = engine_failures,
 ) -> int:
     """Parse arguments, load the config with `load(path, overrides)`, call `run(config)`,
     print the funnel; returns the exit code (see the module docstring). Items dropped for

@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swelego_ray.engine import ItemContext, ItemOutput
 from swelego_ray.envs import EnvBuildError, Environment
 from swelego_ray.evaluate._config import Prediction
 from swelego_ray.evidence import pytest_settings_differ, runner_control
-from swelego_ray.fanout import ItemOutput
 from swelego_ray.grading import GradeReport, InfraFailure, grade, infra_error
 from swelego_ray.harness import (
     HarnessFailure,
@@ -92,7 +92,7 @@ def result_key_of(item: EvalItem) -> str:
     )
 
 
-def evaluate_instance(item: EvalItem) -> ItemOutput:
+def evaluate_instance(item: EvalItem, ctx: ItemContext | None = None) -> ItemOutput:
     """Sanitise, apply the prediction, then the test patch, run the tests, grade."""
     start = time.monotonic()
     task, patch = item.task, item.prediction.model_patch or ""

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from swelego_ray import __version__
+from swelego_ray.engine import EngineConfig, ItemFailure, run_items, stateless
 from swelego_ray.envs import EnvBuildError
 from swelego_ray.evaluate._config import EvaluateConfig, Prediction, load_predictions
 from swelego_ray.evaluate._instance import (
@@ -16,7 +17,6 @@ from swelego_ray.evaluate._instance import (
     result_key_of,
 )
 from swelego_ray.evaluate._report import EvaluationReport, build_report, render_markdown, rich_table
-from swelego_ray.fanout import ITEM_LOST, ITEM_TIMEOUT, WORKER_CRASHED, FanoutConfig, fan_out
 from swelego_ray.funnel import Funnel
 from swelego_ray.grading import InfraFailure, Outcome, infra_error
 from swelego_ray.harness import task_environment
@@ -26,10 +26,10 @@ from swelego_ray.testlogs import LogParserError, get_parser
 
 logger = logging.getLogger(__name__)
 
-_FANOUT_FAILURES = {
-    ITEM_TIMEOUT: InfraFailure.ITEM_TIMEOUT,
-    WORKER_CRASHED: InfraFailure.WORKER_CRASHED,
-    ITEM_LOST: InfraFailure.ITEM_LOST,
+_ENGINE_FAILURES: dict[ItemFailure | None, InfraFailure] = {
+    ItemFailure.ITEM_TIMEOUT: InfraFailure.ITEM_TIMEOUT,
+    ItemFailure.WORKER_CRASHED: InfraFailure.WORKER_CRASHED,
+    ItemFailure.ITEM_LOST: InfraFailure.ITEM_LOST,
 }
 
 
@@ -58,7 +58,7 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
             return False
         return not (cfg.rerun_errors and record["report"]["outcome"] == Outcome.ERROR.value)
 
-    fan = FanoutConfig(
+    engine = EngineConfig(
         workers=cfg.workers,
         item_timeout_s=cfg.timeout_s,
         in_process=cfg.in_process,
@@ -67,14 +67,14 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
         progress=cfg.progress,
     )
     started = time.time()
-    run = fan_out(
+    run = run_items(
         items,
-        evaluate_instance,
+        stateless(evaluate_instance),
         stage="evaluate",
         item_id=lambda it: it.task.instance_id,
         key=result_key_of,
         store=store,
-        config=fan,
+        config=engine,
         reuse=reuse,
     )
     results = list(early)
@@ -82,7 +82,11 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
         if res.ok and res.record is not None:
             results.append(InstanceResult.model_validate(res.record))
             continue
-        failure = _FANOUT_FAILURES.get(res.reason or "", InfraFailure.INTERNAL)
+        failure = (
+            _ENGINE_FAILURES.get(res.reason, InfraFailure.INTERNAL)
+            if res.reason
+            else InfraFailure.INTERNAL
+        )
         report = infra_error(item.task.instance_id, failure, res.error)
         results.append(
             InstanceResult(

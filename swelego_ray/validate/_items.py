@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swelego_ray.engine import ItemContext, ItemOutput
 from swelego_ray.envs import EnvBuildError, Environment
-from swelego_ray.fanout import ItemOutput
 from swelego_ray.gitsafe import DIFF_FLAGS
 from swelego_ray.grading import InfraFailure, read_run
 from swelego_ray.harness import BUG_PATCH_KEY, HarnessFailure, backend_for, patch_and_test
@@ -166,7 +166,7 @@ def _guarded(body) -> tuple[dict[str, Any], list[str]]:
         }, logs
 
 
-def run_baseline(job: BaselineJob) -> ItemOutput:
+def run_baseline(job: BaselineJob, ctx: ItemContext | None = None) -> ItemOutput:
     def body(logs: list[str]) -> dict[str, Any]:
         maps, _ = _runs(job, "", "none", logs)
         return {"ok": True, "runs": maps}
@@ -186,7 +186,7 @@ def _raise_baseline_failure(record: dict[str, Any]) -> None:
     raise _Invalid(f"baseline_{record['reason']}", detail)
 
 
-def run_candidate(job: CandidateJob) -> ItemOutput:
+def run_candidate(job: CandidateJob, ctx: ItemContext | None = None) -> ItemOutput:
     task = job.task
 
     def body(logs: list[str]) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray import __version__
+from swelego_ray.engine import EngineConfig, run_items, stateless
 from swelego_ray.envs import EnvBuildError
-from swelego_ray.fanout import FanoutConfig, fan_out
 from swelego_ray.funnel import Funnel
 from swelego_ray.grading import InfraFailure
 from swelego_ray.harness import is_synthetic, task_environment
@@ -106,7 +106,7 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
         baselines.setdefault(bid, job.model_copy(update={"baseline_id": bid}))
         pending.append((task, kind, bid))
 
-    fan = FanoutConfig(
+    engine = EngineConfig(
         workers=cfg.workers,
         item_timeout_s=cfg.timeout_s,
         in_process=cfg.in_process,
@@ -120,14 +120,14 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
 
     started = time.time()
     base_jobs = list(baselines.values())
-    base_run = fan_out(
+    base_run = run_items(
         base_jobs,
-        run_baseline,
+        stateless(run_baseline),
         stage="validate-baseline",
         item_id=lambda j: j.baseline_id,
         key=baseline_key,
         store=store,
-        config=fan,
+        config=engine,
         reuse=reuse,
     )
     base_records = {
@@ -142,14 +142,14 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
         )
         for task, kind, bid in pending
     ]
-    cand_run = fan_out(
+    cand_run = run_items(
         jobs,
-        run_candidate,
+        stateless(run_candidate),
         stage="validate",
         item_id=lambda j: j.task.instance_id,
         key=candidate_key,
         store=store,
-        config=fan,
+        config=engine,
         reuse=reuse,
     )
 
@@ -219,7 +219,7 @@ def _record_of(res) -> dict:
         "item_timeout": InfraFailure.ITEM_TIMEOUT,
         "worker_crashed": InfraFailure.WORKER_CRASHED,
         "item_lost": InfraFailure.ITEM_LOST,
-    }.get(res.reason or "", InfraFailure.INTERNAL)
+    }.get(res.reason.value if res.reason else "", InfraFailure.INTERNAL)
     return {"ok": False, "reason": reason.value, "infra": True, "detail": res.error}
 
 

@@ -14,7 +14,7 @@ MODULES = [
     "swelego_ray.testlogs",
     "swelego_ray.grading",
     "swelego_ray.evidence",
-    "swelego_ray.fanout",
+    "swelego_ray.engine",
     "swelego_ray.evaluate",
     "swelego_ray.validate",
 ]

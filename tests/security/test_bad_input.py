@@ -14,7 +14,7 @@ from repo_builders import calc_tasks, make_calc_repo
 from typer.testing import CliRunner
 
 from swelego_ray.cli.main import app
-from swelego_ray.fanout import ITEM_ERROR, FanoutConfig, ItemOutput, fan_out
+from swelego_ray.engine import EngineConfig, ItemFailure, ItemOutput, run_items, stateless
 from swelego_ray.schema import Task, TaskFormatError, read_tasks, write_tasks
 from swelego_ray.storage import Store
 
@@ -71,21 +71,22 @@ def test_lone_surrogate_is_that_predictions_error(calc, tmp_path: Path, field):
 
 
 def test_an_item_whose_output_cannot_be_stored_fails_alone(tmp_path: Path):
-    def work(n: int) -> ItemOutput:
+    def work(n: int, ctx) -> ItemOutput:
         text = "\udcff" if n == 1 else "fine"  # no UTF-8 encoder takes a lone surrogate
         return ItemOutput(record={"n": n}, files={"log": text})
 
-    run = fan_out(
+    run = run_items(
         [0, 1, 2],
-        work,
+        stateless(work),
         stage="t",
         item_id=str,
         key=lambda n: f"t/{n}.json",
         store=Store(str(tmp_path / "store")),
-        config=FanoutConfig(in_process=True, progress=False),
+        config=EngineConfig(in_process=True, progress=False),
     )
     assert [r.ok for r in run.results] == [True, False, True]
-    assert run.results[1].reason == ITEM_ERROR and "cannot store" in run.results[1].error
+    assert run.results[1].reason is ItemFailure.ITEM_ERROR
+    assert "cannot store" in run.results[1].error
     assert not (tmp_path / "store" / "t" / "1.json").exists()  # never taken as done
 
 

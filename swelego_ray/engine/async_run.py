@@ -1,0 +1,113 @@
+"""The engine's async entry point: the same item functions, awaited one by one from an
+event loop (a Ray Serve deployment starting K rollouts for one request).
+
+Each item runs as a Ray task asking for the stage's resources (on sandbox nodes, not in
+the caller's replica) under the same ItemRunner as the actor pool; the caller awaits its
+result. The deadline is enforced inside the task and, as a backstop, by the caller (the
+task is force-cancelled `kill_grace_s` after it); a task whose worker dies is run once
+more, then recorded `worker_crashed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from swelego_ray.engine._runner import ItemRunner, WorkerFactory
+from swelego_ray.engine.config import EngineConfig
+from swelego_ray.engine.records import ItemFailure, ItemResult
+from swelego_ray.storage import Store
+
+T = TypeVar("T")
+
+
+def _run_remote(
+    make_worker: WorkerFactory,
+    runner_args: dict[str, Any],
+    index: int,
+    item: Any,
+    item_id: str,
+    key: str | None,
+) -> dict[str, Any]:
+    runner = ItemRunner(make_worker, **runner_args)
+    return runner.run(index, item, item_id, key).to_row()
+
+
+async def run_item_async(
+    item: T,
+    make_worker: WorkerFactory,
+    *,
+    item_id: str,
+    index: int = 0,
+    key: str | None = None,
+    store: Store | None = None,
+    config: EngineConfig | None = None,
+) -> ItemResult:
+    """Run one item on the cluster and await its result (never raises for the item)."""
+    import ray
+
+    cfg = config or EngineConfig()
+    book_root = tempfile.mkdtemp(prefix="swelego-engine-async-")
+    args = {
+        "store": store if key else None,
+        "book": Store(book_root),
+        "timeout_s": cfg.item_timeout_s,
+        "grace_s": cfg.kill_grace_s,
+        "may_kill": True,
+        "mark_starts": False,
+    }
+    remote = ray.remote(_run_remote).options(
+        num_cpus=cfg.cpus_per_item, resources=cfg.resources or None, max_retries=1
+    )
+    backstop = cfg.item_timeout_s + 2 * cfg.kill_grace_s if cfg.item_timeout_s else None
+    base = {"index": index, "item_id": item_id, "key": key}
+    ref = remote.remote(make_worker, args, index, item, item_id, key)
+    try:
+        row = await asyncio.wait_for(ref, timeout=backstop)
+        return ItemResult.from_row(row)
+    except TimeoutError:
+        ray.cancel(ref, force=True)
+        error = f"no result within {cfg.item_timeout_s} s (its task was cancelled)"
+        return ItemResult(**base, ok=False, reason=ItemFailure.ITEM_TIMEOUT, error=error)
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError) as exc:
+        error = f"its worker died, twice (it was retried once): {exc}"[:2000]
+        return ItemResult(**base, ok=False, reason=ItemFailure.WORKER_CRASHED, error=error)
+    except ray.exceptions.RayError as exc:
+        error = f"{type(exc).__name__}: {str(exc)[:2000]}"
+        return ItemResult(**base, ok=False, reason=ItemFailure.ITEM_LOST, error=error)
+    finally:
+        shutil.rmtree(book_root, ignore_errors=True)
+
+
+async def run_items_async(
+    items: Sequence[T],
+    make_worker: WorkerFactory,
+    *,
+    item_id: Callable[[T], str],
+    key: Callable[[T], str] | None = None,
+    store: Store | None = None,
+    config: EngineConfig | None = None,
+) -> list[ItemResult]:
+    """Every item at once (at most `config.workers` in flight); results in input order."""
+    cfg = config or EngineConfig()
+    gate = asyncio.Semaphore(cfg.workers)
+
+    async def one(i: int, item: T) -> ItemResult:
+        async with gate:
+            return await run_item_async(
+                item,
+                make_worker,
+                item_id=item_id(item),
+                index=i,
+                key=key(item) if key else None,
+                store=store,
+                config=cfg,
+            )
+
+    return list(await asyncio.gather(*(one(i, it) for i, it in enumerate(items))))
+
+
+__all__ = ["run_item_async", "run_items_async"]

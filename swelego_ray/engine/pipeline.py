@@ -1,0 +1,387 @@
+"""The stage engine: items as a Ray Dataset, per-item work in an actor pool.
+
+    for result in Pipeline(items, make_worker, stage="evaluate", item_id=..., key=...,
+                           store=store, config=EngineConfig(workers=8)):
+        ...  # ItemResults as they finish; finished items of an earlier run come first
+
+Items go into a Dataset (one block per `items_per_batch` items) mapped by `map_batches`
+over an `ActorPoolStrategy(1, workers)` pool. Each actor builds the stage's item function
+once (`make_worker()`: a sandbox backend, warm sandboxes, a model client) and runs items
+one at a time under the per-item deadline (`ItemRunner`); it writes each item's files and
+record to the store as it finishes and sends back a small row, so the driver holds counts,
+not outputs. What can go wrong stays with the item:
+
+- it raises: `item_error` with the traceback tail;
+- it passes its deadline: interrupted, `item_timeout`; an item that does not stop within
+  `kill_grace_s` takes its worker down with it (the verdict written first), and Ray Data
+  replaces the actor;
+- its worker dies (OOM, a crash): Ray Data drops only that actor's in-flight batches
+  (`max_errored_blocks=-1`); their items run once more in a second pass, one at a time,
+  and if they fail again they are `worker_crashed` (it started) or `item_lost` (Ray lost it).
+
+Resume: with a store and a key per item, an item whose record exists (and passes `reuse`)
+is not run again. Only one operator runs on the cluster (the actor pool reads its input
+from the driver's blocks), so actors holding every CPU of a 2-core laptop cannot starve
+another stage of the pipeline. `in_process=True` runs items here, one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from swelego_ray.engine._progress import Progress
+from swelego_ray.engine._runner import ItemRunner, WorkerFactory, failed_key, started_key
+from swelego_ray.engine.config import EngineConfig
+from swelego_ray.engine.records import ItemFailure, ItemResult
+from swelego_ray.engine.resources import ResourceWait, require_resources
+from swelego_ray.funnel import Funnel
+from swelego_ray.storage import Store
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _row_schema():  # pyarrow is imported lazily (the CLI starts faster)
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("index", pa.int64()),
+            ("item_id", pa.string()),
+            ("key", pa.string()),
+            ("ok", pa.bool_()),
+            ("cached", pa.bool_()),
+            ("record", pa.large_string()),
+            ("reason", pa.string()),
+            ("error", pa.large_string()),
+            ("duration_s", pa.float64()),
+            ("partial_key", pa.string()),
+        ]
+    )
+
+
+class ItemActor:
+    """The callable class of the actor pool: one ItemRunner per actor process."""
+
+    def __init__(self, make_worker: WorkerFactory, runner_args: dict[str, Any]) -> None:
+        self.runner = ItemRunner(make_worker, **runner_args)
+        self.schema = _row_schema()
+
+    def __call__(self, batch: Any) -> Any:  # a pyarrow.Table in and out
+        import pyarrow as pa
+        from ray import cloudpickle
+
+        rows = []
+        for row in batch.to_pylist():
+            item = cloudpickle.loads(row["payload"])
+            result = self.runner.run(row["index"], item, row["item_id"], row["key"] or None)
+            rows.append(result.to_row())
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+
+@dataclass
+class StageRun(Generic[T]):
+    """Every item's result, in input order, and the funnel."""
+
+    results: list[ItemResult]
+    funnel: Funnel
+    items: list[T] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [r for r in self.results if not r.ok]
+
+
+class Pipeline(Generic[T]):
+    """Iterate to run the stage; `funnel` holds the counts when iteration ends."""
+
+    def __init__(
+        self,
+        items: Sequence[T],
+        make_worker: WorkerFactory,
+        *,
+        stage: str,
+        item_id: Callable[[T], str],
+        key: Callable[[T], str] | None = None,
+        store: Store | None = None,
+        config: EngineConfig | None = None,
+        reuse: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        self.items, self.make_worker, self.stage = items, make_worker, stage
+        self.item_id, self.store = item_id, store
+        self.key = key if store is not None else None
+        self.config = config or EngineConfig()
+        self.reuse = reuse
+        self.funnel = Funnel(stage)
+        self._stalled: str | None = None  # why the pipeline stopped waiting for a node
+
+    def _key(self, i: int) -> str | None:
+        return self.key(self.items[i]) if self.key else None
+
+    def __iter__(self) -> Iterator[ItemResult]:
+        todo: list[int] = []
+        cached: list[ItemResult] = []
+        for i, item in enumerate(self.items):
+            k = self._key(i)
+            if k is not None and self.store is not None and self.store.exists(k):
+                record = self.store.read_json(k)
+                if self.reuse is None or self.reuse(record):
+                    cached.append(
+                        ItemResult(
+                            index=i,
+                            item_id=self.item_id(item),
+                            key=k,
+                            ok=True,
+                            cached=True,
+                            record=record,
+                        )
+                    )
+                    continue
+            todo.append(i)
+        with Progress(self.config.progress, self.stage, len(self.items), len(cached)) as advance:
+            for result in cached:
+                self.funnel.keep(cached=True)
+                yield result
+            runs = self._in_process(todo) if self.config.in_process else self._on_ray(todo)
+            for result in runs:
+                self._count(result)
+                advance(result.ok)
+                yield result
+        logger.info("%s", self.funnel.render())
+
+    def _count(self, result: ItemResult) -> None:
+        if result.ok:
+            self.funnel.keep()
+            return
+        reason = result.reason or ItemFailure.ITEM_ERROR
+        self.funnel.drop(reason.value)
+        logger.warning(
+            "%s: item %s failed (%s): %s", self.stage, result.item_id, reason, result.error[:300]
+        )
+
+    def _runner_args(self, book: Store, *, may_kill: bool, mark_starts: bool) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "book": book,
+            "timeout_s": self.config.item_timeout_s,
+            "grace_s": self.config.kill_grace_s,
+            "may_kill": may_kill,
+            "mark_starts": mark_starts,
+        }
+
+    def _in_process(self, todo: list[int]) -> Iterator[ItemResult]:
+        with _book(None, self.stage) as book:
+            runner = ItemRunner(
+                self.make_worker, **self._runner_args(book, may_kill=False, mark_starts=False)
+            )
+            for i in todo:
+                yield runner.run(i, self.items[i], self.item_id(self.items[i]), self._key(i))
+
+    def _on_ray(self, todo: list[int]) -> Iterator[ItemResult]:
+        if not todo:
+            return
+        from swelego_ray._ray import init_ray
+
+        address = self.config.ray_address or os.environ.get("RAY_ADDRESS")
+        init_ray(self.config.ray_address)
+        require_resources(
+            self.config.demand, what=f"stage {self.stage!r}", autoscaling=bool(address)
+        )
+        with _book(self.store, self.stage) as book:
+            seen: set[int] = set()
+            for result in self._pass(todo, book, retry=False):
+                seen.add(result.index)
+                yield result
+            unseen = [i for i in todo if i not in seen]
+            again = [i for i in unseen if not book.exists(failed_key(i))]
+            if again and self._stalled is None:
+                logger.warning(
+                    "%s: %d item(s) lost their worker; running them once more",
+                    self.stage,
+                    len(again),
+                )
+                for result in self._pass(again, book, retry=True):
+                    seen.add(result.index)
+                    yield result
+            for i in (i for i in unseen if i not in seen):
+                yield self._lost(i, book)
+
+    def _lost(self, i: int, book: Store) -> ItemResult:
+        """The result of an item the pipeline gave no row for."""
+        base = {"index": i, "item_id": self.item_id(self.items[i]), "key": self._key(i)}
+        if book.exists(failed_key(i)):  # its deadline passed and its worker went with it
+            return ItemResult.from_row(book.read_json(failed_key(i)))
+        why = self._stalled or "Ray gave no result for it, twice (it was retried once)"
+        if book.exists(started_key(i)):
+            error = f"its worker process died while running it: {why}"
+            return ItemResult(**base, ok=False, reason=ItemFailure.WORKER_CRASHED, error=error)
+        error = f"it never started: {why}"
+        return ItemResult(**base, ok=False, reason=ItemFailure.ITEM_LOST, error=error)
+
+    def _pass(self, indices: list[int], book: Store, *, retry: bool) -> Iterator[ItemResult]:
+        """One Ray Data pipeline over `indices`; yields the results that come back."""
+        import ray
+        from ray import cloudpickle
+
+        cfg = self.config
+        per_batch = 1 if retry else cfg.items_per_batch
+        rows = [
+            {
+                "index": i,
+                "item_id": self.item_id(self.items[i]),
+                "key": self._key(i) or "",
+                "payload": cloudpickle.dumps(self.items[i]),
+            }
+            for i in indices
+        ]
+        pool = ray.data.ActorPoolStrategy(
+            min_size=1,
+            max_size=max(1, min(cfg.workers, math.ceil(len(rows) / per_batch))),
+            max_tasks_in_flight_per_actor=1 if retry else 2,
+        )
+        runner_args = self._runner_args(book, may_kill=True, mark_starts=True)
+        with _data_context():
+            ds = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_batch))
+            with warnings.catch_warnings():  # retries have no named parameter in Ray 2.60
+                warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated")
+                ds = _map(ds, self.make_worker, runner_args, per_batch, pool, cfg)
+        del rows
+        batches: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=_pump, args=(ds, batches), daemon=True).start()
+        with ResourceWait(cfg.demand, cfg.start_timeout_s) as wait:
+            while True:
+                try:
+                    got = batches.get(timeout=_POLL_S)
+                except queue.Empty:
+                    if wait.gave_up is not None:  # stop waiting: the rest is recorded
+                        self._stalled = wait.gave_up
+                        return
+                    continue
+                if got is _END:
+                    return
+                if isinstance(got, BaseException):
+                    raise got
+                for row in got.to_pylist():
+                    yield ItemResult.from_row(row)
+
+
+def _map(
+    ds: Any,
+    make_worker: WorkerFactory,
+    runner_args: dict[str, Any],
+    per_batch: int,
+    pool: Any,
+    cfg: EngineConfig,
+) -> Any:
+    return ds.map_batches(
+        ItemActor,
+        fn_constructor_args=(make_worker, runner_args),
+        batch_size=per_batch,
+        batch_format="pyarrow",
+        compute=pool,
+        num_cpus=cfg.cpus_per_item,
+        resources=cfg.resources or None,
+        max_task_retries=0,  # a dead actor's items are retried by the engine, once
+        max_restarts=-1,  # and the actor is replaced
+    )
+
+
+_END = object()
+_POLL_S = 0.5
+
+
+def _pump(ds: Any, out: queue.Queue[Any]) -> None:
+    """Drive the Dataset (in a thread, so that the driver never blocks in Ray Data)."""
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            out.put(batch)
+        out.put(_END)
+    except BaseException as exc:  # handed to the driver, which raises it
+        out.put(exc)
+
+
+@contextlib.contextmanager
+def _data_context() -> Iterator[None]:
+    """Ray Data settings for the engine's pipelines (a Dataset copies them when made)."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = (ctx.max_errored_blocks, ctx.enable_progress_bars)
+    data_log = logging.getLogger("ray.data")
+    level = data_log.level
+    ctx.max_errored_blocks = -1  # a dead actor's batches are recorded, not fatal
+    ctx.enable_progress_bars = False  # the engine shows its own, with counts
+    data_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        ctx.max_errored_blocks, ctx.enable_progress_bars = saved
+        data_log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _book(store: Store | None, stage: str) -> Iterator[Store]:
+    """Where workers leave what the driver must learn after they die: under the stage's
+    store (visible from every node), else a temporary directory (a local run)."""
+    if store is not None:
+        book = store.child(f".engine/{stage}-{uuid.uuid4().hex[:12]}")
+        try:
+            yield book
+        finally:
+            _clear(book)
+        return
+    root = tempfile.mkdtemp(prefix=f"swelego-engine-{stage}-")
+    try:
+        yield Store(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _clear(book: Store) -> None:
+    if book.is_local:
+        shutil.rmtree(book.root, ignore_errors=True)
+        return
+    for key in book.list():
+        book.delete(key)
+
+
+def run_items(
+    items: Sequence[T],
+    make_worker: WorkerFactory,
+    *,
+    stage: str,
+    item_id: Callable[[T], str],
+    key: Callable[[T], str] | None = None,
+    store: Store | None = None,
+    config: EngineConfig | None = None,
+    reuse: Callable[[dict[str, Any]], bool] | None = None,
+) -> StageRun[T]:
+    """Run the stage and collect every result, in input order (see `Pipeline`)."""
+    pipeline = Pipeline(
+        items,
+        make_worker,
+        stage=stage,
+        item_id=item_id,
+        key=key,
+        store=store,
+        config=config,
+        reuse=reuse,
+    )
+    results = sorted(pipeline, key=lambda r: r.index)
+    return StageRun(results=results, funnel=pipeline.funnel, items=list(items))
+
+
+__all__ = ["ItemActor", "Pipeline", "StageRun", "run_items"]

@@ -1,0 +1,191 @@
+"""The stage engine: deadlines (interrupt, then kill), failures recorded per item, resume
+from the store, crashed workers retried once, partial outputs, resource checks, the async
+entry point, in-process mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from swelego_ray.engine import (
+    EngineConfig,
+    ItemFailure,
+    ItemOutput,
+    UnschedulableError,
+    attachment_key,
+    partial_key,
+    run_item_async,
+    run_items,
+    stateless,
+)
+from swelego_ray.storage import Store, result_key
+
+
+def _work(item: str, ctx) -> ItemOutput:
+    if item == "raise":
+        raise ValueError("bad item")
+    if item == "sleep-in-c":  # one long C call: only killing the worker stops it
+        time.sleep(120)
+    if item == "busy-python":  # Python code that swallows Exception: interrupted anyway
+        while True:
+            with contextlib.suppress(Exception):
+                sum(range(1000))
+    if item == "crash":
+        os._exit(3)
+    if item == "partial-then-hang":
+        ctx.publish(ItemOutput(record={"step": 1}, files={"log.txt": "step 1"}))
+        time.sleep(120)
+    if item.startswith("sleep"):
+        time.sleep(1.5)
+    return ItemOutput(record={"item": item, "pid": os.getpid()}, files={"log.txt": f"log {item}"})
+
+
+def _key(item: str) -> str:
+    return result_key("engine-test", item, content=item)
+
+
+@pytest.fixture
+def by_value():
+    from ray import cloudpickle
+
+    # Workers cannot import this test module: ship its functions by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def test_failures_are_recorded_and_the_batch_finishes(ray_local, by_value, tmp_path: Path):
+    store = Store(str(tmp_path / "out"))
+    items = ["a", "raise", "sleep-in-c", "busy-python", "crash", "b", "partial-then-hang"]
+    cfg = EngineConfig(
+        workers=3, item_timeout_s=3, kill_grace_s=2, cpus_per_item=0.5, progress=False
+    )
+    run = run_items(
+        items, stateless(_work), stage="t", item_id=str, key=_key, store=store, config=cfg
+    )
+    by_id = {r.item_id: r for r in run.results}
+    assert [r.item_id for r in run.results] == items
+    assert by_id["a"].ok and by_id["a"].record["item"] == "a"
+    assert by_id["raise"].reason is ItemFailure.ITEM_ERROR
+    assert "ValueError: bad item" in by_id["raise"].error
+    for item in ("sleep-in-c", "busy-python", "partial-then-hang"):
+        assert by_id[item].reason is ItemFailure.ITEM_TIMEOUT, by_id[item]
+    assert "its worker process was replaced" in by_id["sleep-in-c"].error
+    assert "replaced" not in by_id["busy-python"].error  # interrupted; its worker lives on
+    assert by_id["crash"].reason is ItemFailure.WORKER_CRASHED
+    assert "twice" in by_id["crash"].error
+    assert run.funnel.as_dict()["dropped"] == {
+        "item_timeout": 3,
+        "item_error": 1,
+        "worker_crashed": 1,
+    }
+    assert store.read_bytes(attachment_key(_key("b"), "log.txt")) == b"log b"
+    assert not store.exists(_key("raise"))  # failures are not cached: a rerun retries them
+    # the partial output survives the item's timeout, and the result says where it is
+    partial = by_id["partial-then-hang"].partial_key
+    assert partial == store.uri_of(partial_key(_key("partial-then-hang")))
+    assert store.read_json(partial_key(_key("partial-then-hang"))) == {"step": 1}
+    assert not any(".engine" in k for k in store.list())  # the engine's notes are cleared
+
+    # resume: finished items are reused, not rerun
+    again = run_items(
+        ["a", "b", "c"],
+        stateless(_work),
+        stage="t",
+        item_id=str,
+        key=_key,
+        store=store,
+        config=cfg,
+    )
+    assert [r.cached for r in again.results] == [True, True, False]
+    assert again.results[0].record == by_id["a"].record
+    assert again.funnel.skipped_cached == 2
+
+
+def test_actors_keep_what_the_worker_factory_builds(ray_local, by_value):
+    """One item function per actor, built once: every item an actor runs sees it."""
+
+    def make_worker():
+        built = {"pid": os.getpid(), "at": time.time()}
+        return lambda item, ctx: {"item": item, "built": built}
+
+    cfg = EngineConfig(workers=2, cpus_per_item=0.5, items_per_batch=4, progress=False)
+    run = run_items([str(i) for i in range(16)], make_worker, stage="t", item_id=str, config=cfg)
+    assert all(r.ok for r in run.results)
+    builds = {(r.record["built"]["pid"], r.record["built"]["at"]) for r in run.results}
+    assert 1 <= len(builds) <= 2  # at most one build per actor, not one per item
+
+
+def test_in_process_mode_and_reuse_predicate(tmp_path: Path):
+    store = Store(str(tmp_path / "out"))
+    cfg = EngineConfig(in_process=True, progress=False)
+    first = run_items(
+        ["x", "raise"],
+        stateless(_work),
+        stage="t",
+        item_id=str,
+        key=_key,
+        store=store,
+        config=cfg,
+    )
+    assert [r.ok for r in first.results] == [True, False]
+    assert first.results[0].record["pid"] == os.getpid()
+    # a reuse predicate that refuses the cached record forces a rerun
+    again = run_items(
+        ["x"],
+        stateless(_work),
+        stage="t",
+        item_id=str,
+        key=_key,
+        store=store,
+        config=cfg,
+        reuse=lambda record: False,
+    )
+    assert not again.results[0].cached
+
+
+def test_in_process_deadline_interrupts_the_item(tmp_path: Path):
+    cfg = EngineConfig(in_process=True, item_timeout_s=1, progress=False)
+    run = run_items(["busy-python", "a"], stateless(_work), stage="t", item_id=str, config=cfg)
+    assert [r.reason for r in run.results] == [ItemFailure.ITEM_TIMEOUT, None]
+
+
+def test_deadline_counts_from_start_not_from_submission(ray_local, by_value):
+    # each worker takes every logical CPU, so the items run one after another; the last
+    # waits ~3 s, longer than its deadline, and must still finish
+    cfg = EngineConfig(workers=3, item_timeout_s=2.5, cpus_per_item=4, progress=False)
+    run = run_items(
+        ["sleep1", "sleep2", "sleep3"], stateless(_work), stage="t", item_id=str, config=cfg
+    )
+    assert [r.ok for r in run.results] == [True, True, True], run.failed
+
+
+def test_a_resource_no_node_offers_fails_before_any_work(ray_local, by_value):
+    cfg = EngineConfig(resources={"sandbox": 1}, progress=False)
+    start = time.monotonic()
+    with pytest.raises(UnschedulableError, match=r"sandbox.*local Ray"):
+        run_items(["a"], stateless(_work), stage="evaluate", item_id=str, config=cfg)
+    assert time.monotonic() - start < 5
+
+
+def test_async_entry_point_runs_the_same_item_functions(ray_local, by_value, tmp_path):
+    store = Store(str(tmp_path / "out"))
+    cfg = EngineConfig(item_timeout_s=3, kill_grace_s=1, cpus_per_item=0.5, progress=False)
+
+    async def main():
+        return await asyncio.gather(
+            run_item_async(
+                "a", stateless(_work), item_id="a", key=_key("a"), store=store, config=cfg
+            ),
+            run_item_async("raise", stateless(_work), item_id="raise", config=cfg),
+            run_item_async("sleep-in-c", stateless(_work), item_id="slow", config=cfg),
+        )
+
+    ok, raised, slow = asyncio.run(main())
+    assert ok.ok and ok.record["item"] == "a" and store.exists(_key("a"))
+    assert raised.reason is ItemFailure.ITEM_ERROR and "bad item" in raised.error
+    assert slow.reason is ItemFailure.ITEM_TIMEOUT
