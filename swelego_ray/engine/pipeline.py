@@ -206,7 +206,7 @@ class Pipeline(Generic[T]):
                 seen.add(result.index)
                 yield result
             unseen = [i for i in todo if i not in seen]
-            again = [i for i in unseen if not book.exists(failed_key(i))]
+            again = [i for i in unseen if not self._settled(i, book)]
             if again and self._stalled is None:
                 logger.warning(
                     "%s: %d item(s) lost their worker; running them once more",
@@ -219,11 +219,21 @@ class Pipeline(Generic[T]):
             for i in (i for i in unseen if i not in seen):
                 yield self._lost(i, book)
 
+    def _settled(self, i: int, book: Store) -> bool:
+        """Whether an item without a row left a verdict (a timeout) or a stored result."""
+        key = self._key(i)
+        stored = key is not None and self.store is not None and self.store.exists(key)
+        return stored or book.exists(failed_key(i))
+
     def _lost(self, i: int, book: Store) -> ItemResult:
         """The result of an item the pipeline gave no row for."""
         base = {"index": i, "item_id": self.item_id(self.items[i]), "key": self._key(i)}
         if book.exists(failed_key(i)):  # its deadline passed and its worker went with it
             return ItemResult.from_row(book.read_json(failed_key(i)))
+        key = base["key"]
+        if key is not None and self.store is not None and self.store.exists(key):
+            # it finished and was stored; only its row was lost (with its node's objects)
+            return ItemResult(**base, ok=True, record=self.store.read_json(key))
         why = self._stalled or "Ray gave no result for it, twice (it was retried once)"
         if book.exists(started_key(i)):
             error = f"its worker process died while running it: {why}"

@@ -189,3 +189,79 @@ def test_async_entry_point_runs_the_same_item_functions(ray_local, by_value, tmp
     assert ok.ok and ok.record["item"] == "a" and store.exists(_key("a"))
     assert raised.reason is ItemFailure.ITEM_ERROR and "bad item" in raised.error
     assert slow.reason is ItemFailure.ITEM_TIMEOUT
+
+
+def _add_node(ray, **params):
+    """Start one more raylet on 127.0.0.1 and join it to this session's local Ray (what
+    ray.cluster_utils.Cluster.add_node does, without owning the head); waits until alive."""
+    from ray._private.node import Node
+    from ray._private.parameter import RayParams
+
+    node = Node(
+        RayParams(
+            gcs_address=ray.get_runtime_context().gcs_address,
+            node_ip_address="127.0.0.1",
+            node_manager_port=0,
+            min_worker_port=0,
+            max_worker_port=0,
+            dashboard_agent_listen_port=None,
+            include_log_monitor=False,
+            object_store_memory=80 * 1024**2,
+            **params,
+        ),
+        head=False,
+        shutdown_at_exit=True,
+    )
+    deadline = time.monotonic() + 30
+    while not any(n["NodeID"] == node.node_id and n["Alive"] for n in ray.nodes()):
+        assert time.monotonic() < deadline, "the extra node did not come up"
+        time.sleep(0.1)
+    return node
+
+
+def _remove_my_node(item: str, ctx) -> dict:
+    """Items of the lost-node test: "slow" takes its node down as it runs (SIGTERM to its
+    raylet, the worker's parent: the node leaves the cluster as when the autoscaler
+    removes it); the others just return."""
+    import signal
+
+    if item == "slow":
+        os.kill(os.getppid(), signal.SIGTERM)
+        time.sleep(60)
+    return {"item": item}
+
+
+def test_items_of_a_node_that_goes_away_are_recorded_not_waited_for(
+    ray_local, by_value, tmp_path: Path
+):
+    """The only node offering "doomed" runs "a", then "slow", which removes the node while
+    "lost" waits: nothing can run "lost" any more. The stage must end soon after
+    start_timeout_s, with "slow" crashed (it had started) and "lost" lost."""
+    node = _add_node(ray_local, num_cpus=1, resources={"doomed": 1})
+    store = Store(str(tmp_path / "out"))
+    cfg = EngineConfig(
+        workers=2, resources={"doomed": 1}, item_timeout_s=60, start_timeout_s=2, progress=False
+    )
+    start = time.monotonic()
+    try:
+        run = run_items(
+            ["a", "slow", "lost"],
+            stateless(_remove_my_node),
+            stage="t",
+            item_id=str,
+            key=_key,
+            store=store,
+            config=cfg,
+        )
+    finally:
+        node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
+    took = time.monotonic() - start
+    assert [(r.item_id, r.reason) for r in run.results] == [
+        ("a", None),
+        ("slow", ItemFailure.WORKER_CRASHED),
+        ("lost", ItemFailure.ITEM_LOST),
+    ], run.results
+    assert "no live node has what its worker asks for" in run.results[2].error
+    assert run.funnel.as_dict()["dropped"] == {"worker_crashed": 1, "item_lost": 1}
+    assert store.exists(_key("a")) and not store.exists(_key("lost"))  # a rerun retries it
+    assert took < 30, took  # start_timeout_s (2 s) after the node went, not an hour
