@@ -257,10 +257,11 @@ class Pipeline(Generic[T]):
             }
             for i in indices
         ]
-        pool = ray.data.ActorPoolStrategy(
-            min_size=1,
-            max_size=max(1, min(cfg.workers, math.ceil(len(rows) / per_batch))),
-            max_tasks_in_flight_per_actor=1 if retry else 2,
+        size = max(1, min(cfg.workers, math.ceil(len(rows) / per_batch)))
+        pool = ray.data.ActorPoolStrategy(  # every worker asked for at once: Ray Data grows
+            min_size=size,  # a pool too slowly for short stages; actors that do not fit
+            max_size=size,  # yet wait for the autoscaler while the others work
+            max_tasks_in_flight_per_actor=1 if retry else _IN_FLIGHT,
         )
         runner_args = self._runner_args(book, may_kill=True, mark_starts=True)
         with _data_context():
@@ -310,6 +311,7 @@ def _map(
 
 
 _END = object()
+_IN_FLIGHT = 4  # batches queued per actor: hides the round trip between items
 _POLL_S = 0.5
 
 
