@@ -136,7 +136,7 @@ def measure_evaluation(n_tasks: int) -> dict[str, Any]:
         cfg = EvaluateConfig(
             tasks=str(tasks_file), predictions="gold", repos_dir=str(repos),
             out=str(root / f"out-{name}"), cache_root=str(cache),
-            backend_options={"cache_root": str(cache)}, timeout_s=600, progress=False,
+            backend={"kind": "local", "cache_root": str(cache)}, timeout_s=600, progress=False,
             limits=Limits(timeout_s=120, memory_mb=2048), **extra,
         )  # fmt: skip
         start = time.perf_counter()

@@ -57,11 +57,12 @@ def run_demo(cfg: DemoConfig, *, console=None) -> DemoResult:
     from swelego_ray.validate import ValidateConfig, run_validation
 
     work = Path(cfg.workdir).resolve()
-    shared: dict[str, Any] = {"workers": cfg.workers, "backend": cfg.backend}
+    backend: dict[str, Any] = {"kind": cfg.backend}
+    shared: dict[str, Any] = {"workers": cfg.workers, "backend": backend}
     shared["progress"] = cfg.progress
     if cfg.cache_root:
         shared["cache_root"] = cfg.cache_root
-        shared["backend_options"] = {"cache_root": cfg.cache_root}
+        backend["cache_root"] = cfg.cache_root
     say = console.print if console else print
     repos = materialize_sample_repos(work / "repos")
     recorded = {t.instance_id: t for t in read_tasks(sample_tasks_path())}

@@ -81,30 +81,64 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        both = isinstance(v, dict) and isinstance(out.get(k), dict)
-        out[k] = _merge(out[k], v) if both else v
-    return out
+def config_mapping(
+    path_or_uri: str | None,
+    overrides: Sequence[str] = (),
+    *,
+    fields: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The raw config: a YAML file (local or s3://, `${oc.env:VAR}` interpolations
+    allowed), then `fields` (e.g. CLI flags; None values are not given), then `a.b=value`
+    overrides (values parsed as YAML). A mapping given by `fields` or an override
+    replaces the file's, it is not merged into it: `item_resources={}` leaves none."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-
-def load_config(config_cls: type[C], path_or_uri: str | None, overrides: Sequence[str]) -> C:
-    """Config file (YAML, local or s3://) plus overrides, validated by `config_cls`."""
-    raw: dict[str, Any] = {}
+    loaded: Any = {}
     if path_or_uri:
         loaded = yaml.safe_load(read_text(path_or_uri)) or {}
         if not isinstance(loaded, dict):
             raise JobConfigError(f"{path_or_uri}: top level must be a mapping")
-        raw = loaded
-    raw = _merge(raw, parse_overrides(overrides))
+    try:
+        conf = OmegaConf.create(loaded)
+        for key, value in (fields or {}).items():
+            if value is not None:
+                OmegaConf.update(conf, key, value, merge=False)
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise JobConfigError(f"override {item!r} is not key=value")
+            OmegaConf.update(conf, key, yaml.safe_load(value), merge=False)
+        raw = OmegaConf.to_container(conf, resolve=True)
+    except (OmegaConfBaseException, yaml.YAMLError) as exc:
+        raise JobConfigError(f"config {path_or_uri or '(overrides)'}: {exc}") from None
+    assert isinstance(raw, dict)
+    return {str(k): v for k, v in raw.items()}
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic error as one line: `field.path: message; ...`."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def load_config(
+    config_cls: type[C],
+    path_or_uri: str | None,
+    overrides: Sequence[str] = (),
+    **fields: Any,
+) -> C:
+    """Config file (YAML, local or s3://), fields, then overrides, validated by
+    `config_cls` (see `config_mapping`); JobConfigError names every bad field."""
+    raw = config_mapping(path_or_uri, overrides, fields=fields)
     try:
         return config_cls.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
-        )
-        raise JobConfigError(f"invalid {config_cls.__name__} ({path_or_uri}): {problems}") from None
+        where = f" ({path_or_uri})" if path_or_uri else ""
+        raise JobConfigError(
+            f"invalid {config_cls.__name__}{where}: {validation_problems(exc)}"
+        ) from None
 
 
 def funnel_of(result: Any) -> Funnel | None:

@@ -26,7 +26,7 @@ PACKAGE = ROOT / "swelego_ray"
 LAYERS: list[tuple[str, frozenset[str]]] = [
     ("entry points", frozenset({"cli", "demo"})),
     ("stages", frozenset({"validate", "evaluate", "sft", "cache", "cluster"})),
-    ("stage plumbing", frozenset({"engine", "jobs", "_ray", "samples", "models"})),
+    ("stage plumbing", frozenset({"engine", "runconfig", "jobs", "_ray", "samples", "models"})),
     (
         "one task in one sandbox",
         frozenset({"harness", "patching", "grading", "evidence", "sanitise", "testlogs", "agent"}),

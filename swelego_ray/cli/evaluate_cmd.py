@@ -55,8 +55,10 @@ def _common(backend, cache_root, test_timeout, memory_mb, disk_mb) -> dict:
 
     limits = {"timeout_s": test_timeout, "memory_mb": memory_mb, "disk_mb": disk_mb}
     return {
-        "backend": backend.value,
-        "backend_options": {"cache_root": str(cache_root)} if cache_root else {},
+        "backend": {
+            "kind": backend.value,
+            **({"cache_root": str(cache_root)} if cache_root else {}),
+        },
         "cache_root": str(cache_root) if cache_root else None,
         "limits": Limits(**{k: v for k, v in limits.items() if v is not None}),
     }

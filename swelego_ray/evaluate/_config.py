@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from swelego_ray.sandbox import Limits
+from swelego_ray.runconfig import StageRunConfig
 from swelego_ray.schema import Task, duplicates, text_problem
 
 GOLD, EMPTY = "gold", "empty"
 
 
-class EvaluateConfig(BaseModel):
-    """Everything one evaluation run needs; rejected as a whole before any work starts."""
-
-    model_config = ConfigDict(extra="forbid")
+class EvaluateConfig(StageRunConfig):
+    """Everything one evaluation run needs; rejected as a whole before any work starts.
+    The run settings (backend, workers, timeout_s per instance, limits, Ray) are
+    StageRunConfig's."""
 
     tasks: str
     """Tasks file (.jsonl / .json / .parquet), local path or s3:// URI."""
@@ -28,45 +27,22 @@ class EvaluateConfig(BaseModel):
     """Where results, per-instance logs and report.json / report.md go (path or s3://)."""
     repos_dir: str | None = None
     """Directory holding repositories as owner__name (or owner__name.git)."""
-    backend: str = "local"
-    backend_options: dict[str, Any] = Field(default_factory=dict)
-    """Keywords for the backend's config, e.g. {"cache_root": "/data/cache"}."""
-    cache_root: str | None = None
-    """Checkout cache used to derive environments (default: $SWELEGO_CACHE)."""
-    workers: int = Field(2, ge=1)
-    timeout_s: float = Field(1800.0, gt=0)
-    """Host-side deadline per instance (environment build included)."""
-    limits: Limits = Field(default_factory=Limits)
-    """Per-command limits inside the sandbox; limits.timeout_s bounds the test run."""
     instance_ids: list[str] | None = None
     """Evaluate only these instances (each must exist in the tasks file)."""
     rerun_errors: bool = False
     """Rerun instances whose stored result is an infrastructure error."""
     force: bool = False
     """Ignore every stored result and run again."""
-    ray_address: str | None = None
-    item_resources: dict[str, float] = Field(default_factory=dict)
-    """Custom Ray resources per item, e.g. {"sandbox": 1} on the cluster definition
-    (cluster/node_types.yaml) so items run on, and autoscale, the sandbox nodes."""
-    in_process: bool = False
-    """Run instances one by one in this process (debugging)."""
-    progress: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
         if self.force and self.rerun_errors:
             raise ValueError("force already reruns everything; drop rerun_errors")
-        if self.in_process and self.workers > 1:
-            raise ValueError("in_process runs one instance at a time; use workers=1")
-        if self.in_process and self.ray_address:
-            raise ValueError("in_process does not use Ray; drop ray_address")
         if self.timeout_s <= self.limits.timeout_s:
             raise ValueError(
                 f"the per-instance deadline (timeout_s={self.timeout_s}) must exceed the "
                 f"per-command timeout (limits.timeout_s={self.limits.timeout_s})"
             )
-        if self.limits.network:
-            raise ValueError("evaluation never gives tests a network (limits.network)")
         if self.instance_ids is not None and not self.instance_ids:
             raise ValueError("instance_ids is empty; omit it to evaluate every task")
         return self

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from swelego_ray import __version__
-from swelego_ray.engine import EngineConfig, ItemFailure, run_items, stateless
+from swelego_ray.engine import ItemFailure, run_items, stateless
 from swelego_ray.envs import EnvBuildError
 from swelego_ray.evaluate._config import EvaluateConfig, Prediction, load_predictions
 from swelego_ray.evaluate._instance import (
@@ -58,14 +58,7 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
             return False
         return not (cfg.rerun_errors and record["report"]["outcome"] == Outcome.ERROR.value)
 
-    engine = EngineConfig(
-        workers=cfg.workers,
-        item_timeout_s=cfg.timeout_s,
-        in_process=cfg.in_process,
-        ray_address=cfg.ray_address,
-        resources=cfg.item_resources,
-        progress=cfg.progress,
-    )
+    engine = cfg.engine()
     started = time.time()
     run = run_items(
         items,
@@ -155,7 +148,7 @@ def _plan(
                 task=task,
                 prediction=pred,
                 env=env,
-                backend=cfg.backend,
+                backend=cfg.backend_name,
                 backend_options=cfg.backend_options,
                 limits=cfg.limits,
             )

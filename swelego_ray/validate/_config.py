@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from swelego_ray.sandbox import Limits
+from swelego_ray.runconfig import StageRunConfig
 
 
 class ChangeKind(StrEnum):
@@ -18,10 +17,9 @@ class ChangeKind(StrEnum):
     BUG = "bug"  # an injected bug: broken = clean + bug, fixed = clean
 
 
-class ValidateConfig(BaseModel):
-    """Everything one validation run needs; rejected as a whole before any work starts."""
-
-    model_config = ConfigDict(extra="forbid")
+class ValidateConfig(StageRunConfig):
+    """Everything one validation run needs; rejected as a whole before any work starts.
+    The run settings (backend, workers, limits, Ray) are StageRunConfig's."""
 
     candidates: str
     """Candidate tasks file (.jsonl / .json / .parquet), path or s3:// URI."""
@@ -33,32 +31,15 @@ class ValidateConfig(BaseModel):
     """Runs of each state; a test whose outcome differs between runs is dropped as flaky."""
     min_fail_to_pass: int = Field(1, ge=1)
     min_pass_to_pass: int = Field(0, ge=0)
-    backend: str = "local"
-    backend_options: dict[str, Any] = Field(default_factory=dict)
-    cache_root: str | None = None
-    workers: int = Field(2, ge=1)
     timeout_s: float = Field(3600.0, gt=0)
     """Host-side deadline per item (one baseline or one candidate, all its runs)."""
-    limits: Limits = Field(default_factory=Limits)
     force: bool = False
-    ray_address: str | None = None
-    item_resources: dict[str, float] = Field(default_factory=dict)
-    """Custom Ray resources per item, e.g. {"sandbox": 1} on the cluster definition
-    (cluster/node_types.yaml) so items run on, and autoscale, the sandbox nodes."""
-    in_process: bool = False
-    progress: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> ValidateConfig:
-        if self.in_process and self.workers > 1:
-            raise ValueError("in_process runs one item at a time; use workers=1")
-        if self.in_process and self.ray_address:
-            raise ValueError("in_process does not use Ray; drop ray_address")
         if self.timeout_s <= self.limits.timeout_s * self.runs:
             raise ValueError(
                 f"the per-item deadline (timeout_s={self.timeout_s}) must exceed runs x the "
                 f"per-command timeout ({self.runs} x {self.limits.timeout_s})"
             )
-        if self.limits.network:
-            raise ValueError("validation never gives tests a network (limits.network)")
         return self

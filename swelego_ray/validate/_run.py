@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray import __version__
-from swelego_ray.engine import EngineConfig, run_items, stateless
+from swelego_ray.engine import run_items, stateless
 from swelego_ray.envs import EnvBuildError
 from swelego_ray.funnel import Funnel
 from swelego_ray.grading import InfraFailure
@@ -97,7 +97,7 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
             test_cmd=test_cmd,
             test_patch=test_patch,
             runs=cfg.runs,
-            backend=cfg.backend,
+            backend=cfg.backend_name,
             backend_options=cfg.backend_options,
             limits=cfg.limits,
             parser=env.spec.log_parser,
@@ -106,14 +106,7 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
         baselines.setdefault(bid, job.model_copy(update={"baseline_id": bid}))
         pending.append((task, kind, bid))
 
-    engine = EngineConfig(
-        workers=cfg.workers,
-        item_timeout_s=cfg.timeout_s,
-        in_process=cfg.in_process,
-        ray_address=cfg.ray_address,
-        resources=cfg.item_resources,
-        progress=cfg.progress,
-    )
+    engine = cfg.engine()
 
     def reuse(record: dict) -> bool:  # infrastructure failures are retried on a rerun
         return not cfg.force and not record.get("infra", False)

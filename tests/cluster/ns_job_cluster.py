@@ -92,7 +92,7 @@ def evaluate_jobs(address: str, opts: str, repos: str, cache: str) -> dict:
         "out": store.uri_of("runs/eval"),
         "repos_dir": repos,
         "cache_root": cache,
-        "backend_options": {"cache_root": cache},
+        "backend": {"kind": "local", "cache_root": cache},
         "workers": 2,
         "item_resources": {"sandbox": 1},  # as jobs/configs/evaluate.yaml asks
         "timeout_s": 600,

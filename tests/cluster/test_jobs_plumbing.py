@@ -43,6 +43,14 @@ def test_config_from_file_or_s3_with_overrides(tmp_path, s3_server):
         load_config(Cfg, str(tmp_path / "missing.yaml"), [])
 
 
+def test_a_mapping_override_replaces_and_env_interpolation(tmp_path, monkeypatch):
+    (tmp_path / "c.yaml").write_text("tasks: ${oc.env:TASKS_URI}\nnested: {x: 1}\n")
+    monkeypatch.setenv("TASKS_URI", "s3://bucket/tasks.jsonl")
+    cfg = load_config(Cfg, str(tmp_path / "c.yaml"), ["nested={}"])
+    assert cfg.tasks == "s3://bucket/tasks.jsonl" and cfg.nested == {}
+    assert load_config(Cfg, str(tmp_path / "c.yaml"), [], nested={"z": 3}).nested == {"z": 3}
+
+
 def _loader(path, overrides):
     return load_config(Cfg, path, overrides)
 

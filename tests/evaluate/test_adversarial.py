@@ -40,7 +40,7 @@ def test_hostile_tests_are_contained_and_reported(
         predictions="gold",
         repos_dir=str(repos),
         out=str(tmp_path / "out"),
-        backend_options={"cache_root": str(sandbox_cache)},
+        backend={"kind": "local", "cache_root": str(sandbox_cache)},
         cache_root=str(sandbox_cache),
         workers=2,
         timeout_s=90,

@@ -34,7 +34,7 @@ def calc(tmp_path: Path, sandbox_cache: Path):
             tasks=str(tasks_file),
             repos_dir=str(repos),
             out=str(tmp_path / "out"),
-            backend_options={"cache_root": str(sandbox_cache)},
+            backend={"kind": "local", "cache_root": str(sandbox_cache)},
             cache_root=str(sandbox_cache),
             in_process=True,
             workers=1,

@@ -27,10 +27,13 @@ def test_docker_backend_evaluation(docker_engine, tmp_path: Path):
             predictions="gold",
             repos_dir=str(repos),
             out=str(tmp_path / "out"),
-            backend="docker",
             # read-only root: writes outside TESTBED must fail, as on the local backend
             # (the docker default gives each container its own writable, discarded layer)
-            backend_options={**docker_engine.model_dump(mode="json"), "read_only": True},
+            backend={
+                "kind": "docker",
+                **docker_engine.model_dump(mode="json"),
+                "read_only": True,
+            },
             in_process=True,
             workers=1,
             progress=False,

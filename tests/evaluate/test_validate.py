@@ -55,7 +55,7 @@ def test_validate_real_and_synthetic_then_evaluate(tmp_path: Path, sandbox_cache
         workers=1,
         progress=False,
         cache_root=str(sandbox_cache),
-        backend_options={"cache_root": str(sandbox_cache)},
+        backend={"kind": "local", "cache_root": str(sandbox_cache)},
         limits=Limits(timeout_s=60, memory_mb=2048),
         timeout_s=600,
     )
@@ -97,7 +97,7 @@ def test_validate_real_and_synthetic_then_evaluate(tmp_path: Path, sandbox_cache
             workers=1,
             progress=False,
             cache_root=str(sandbox_cache),
-            backend_options={"cache_root": str(sandbox_cache)},
+            backend={"kind": "local", "cache_root": str(sandbox_cache)},
             limits=Limits(timeout_s=60, memory_mb=2048),
             timeout_s=300,
         )

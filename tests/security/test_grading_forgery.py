@@ -346,7 +346,7 @@ def test_forgery_attacks_local(scenario: Scenario, local_cache: Path, tmp_path: 
     report = _evaluate(
         scenario,
         out,
-        backend_options={"cache_root": str(local_cache)},
+        backend={"kind": "local", "cache_root": str(local_cache)},
         cache_root=str(local_cache),
     )
     _check(scenario, report, out)
@@ -357,7 +357,7 @@ def test_forgery_attacks_local(scenario: Scenario, local_cache: Path, tmp_path: 
 def test_forgery_attacks_docker(scenario: Scenario, docker_engine, tmp_path: Path):
     out = tmp_path / "out"
     report = _evaluate(
-        scenario, out, backend="docker", backend_options=docker_engine.model_dump(mode="json")
+        scenario, out, backend={"kind": "docker", **docker_engine.model_dump(mode="json")}
     )
     _check(scenario, report, out)
 
