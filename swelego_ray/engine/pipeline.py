@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import queue
 import shutil
 import tempfile
@@ -195,11 +194,8 @@ class Pipeline(Generic[T]):
             return
         from swelego_ray._ray import init_ray
 
-        address = self.config.ray_address or os.environ.get("RAY_ADDRESS")
         init_ray(self.config.ray_address)
-        require_resources(
-            self.config.demand, what=f"stage {self.stage!r}", autoscaling=bool(address)
-        )
+        require_resources(self.config.demand, what=f"stage {self.stage!r}")
         with _book(self.store, self.stage) as book:
             seen: set[int] = set()
             for result in self._pass(todo, book, retry=False):

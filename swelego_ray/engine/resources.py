@@ -1,9 +1,10 @@
 """Work that cannot be scheduled is an error, not a wait.
 
 Before a stage starts, `require_resources` checks that a live node could run one of its
-workers; on a local Ray (which no autoscaler grows) it fails at once naming the missing
-resource. On a cluster the autoscaler may still bring such a node up, so the stage waits,
-reporting the wait, at most `EngineConfig.start_timeout_s` (`ResourceWait`).
+workers, or else that the cluster's autoscaler has a node type that could (Ray publishes
+the autoscaler's node groups in the GCS); if neither, it fails at once naming the missing
+resource (a local Ray, or a fixed cluster without such nodes). While a stage waits for the
+autoscaler, `ResourceWait` reports the wait and gives up after `start_timeout_s`.
 """
 
 from __future__ import annotations
@@ -43,21 +44,42 @@ def missing(demand: dict[str, float], totals: list[dict[str, float]]) -> list[st
     return short or list(demand)
 
 
-def require_resources(demand: dict[str, float], *, what: str, autoscaling: bool) -> None:
-    """Fail (UnschedulableError) when no live node could run `demand` and no autoscaler
-    can add one; with `autoscaling`, log that the stage waits for a node instead."""
-    short = missing(demand, node_totals())
+def autoscaler_node_types() -> list[dict[str, float]] | None:
+    """Resources of each node type the cluster's autoscaler may start (None: no
+    autoscaler has published its config)."""
+    from ray._private import state
+
+    try:
+        config = state.state.get_cluster_config()
+    except Exception as exc:  # an older GCS, or none reachable: treat as no autoscaler
+        logger.debug("reading the autoscaler's config failed: %s", exc)
+        return None
+    if config is None:
+        return None
+    return [dict(g.resources) for g in config.node_group_configs if g.max_count != 0]
+
+
+def require_resources(demand: dict[str, float], *, what: str) -> None:
+    """Fail (UnschedulableError) when no live node could run `demand` and no node type of
+    the cluster's autoscaler could; when only the autoscaler could, log that we wait."""
+    totals = node_totals()
+    short = missing(demand, totals)
     if not short:
         return
-    have = ", ".join(sorted({k for t in node_totals() for k in t if not k.startswith("node:")}))
+    have = ", ".join(sorted({k for t in totals for k in t if not k.startswith("node:")}))
     message = (
         f"{what} asks each worker for {describe(demand)}, and no node of this Ray cluster"
         f" has enough {', '.join(short)} (nodes offer: {have or 'nothing'})"
     )
-    if not autoscaling:
+    types = autoscaler_node_types()
+    if types is None:
         raise UnschedulableError(
-            f"{message}. This is a local Ray, which no autoscaler grows: lower the request"
-            " (e.g. resources={} / cpus_per_item) or join a cluster that has such nodes."
+            f"{message}; no autoscaler can add one. Lower the request (e.g."
+            " item_resources={} or cpus_per_item) or join a cluster that has such nodes."
+        )
+    if not any(_fits(t, demand) for t in types):
+        raise UnschedulableError(
+            f"{message}, and none of the autoscaler's {len(types)} node types offers it."
         )
     logger.warning("%s; waiting for the autoscaler to add one", message)
 
