@@ -74,6 +74,16 @@ class InfraFailure(StrEnum):
     INTERNAL = "internal_error"  # a bug in swelego itself (traceback recorded)
 
 
+def infra_failure_of(engine_reason: str | None) -> InfraFailure:
+    """The InfraFailure of an item the stage engine gave no result for, from its
+    `ItemFailure` value: timeouts, crashed workers and lost items keep their name; an item
+    function that raised is a bug of ours (`internal_error`)."""
+    try:
+        return InfraFailure(engine_reason or "")
+    except ValueError:
+        return InfraFailure.INTERNAL
+
+
 class UnresolvedReason(StrEnum):
     TESTS_FAILED = "tests_failed"
     SUITE_DID_NOT_RUN = "suite_did_not_run"  # no test results and no sign the suite ran

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from swelego_ray import __version__
-from swelego_ray.engine import ItemFailure, run_items, stateless
+from swelego_ray.engine import run_items, stateless
 from swelego_ray.envs import EnvBuildError
 from swelego_ray.evaluate._config import EvaluateConfig, Prediction, load_predictions
 from swelego_ray.evaluate._instance import (
@@ -18,19 +18,13 @@ from swelego_ray.evaluate._instance import (
 )
 from swelego_ray.evaluate._report import EvaluationReport, build_report, render_markdown, rich_table
 from swelego_ray.funnel import Funnel
-from swelego_ray.grading import InfraFailure, Outcome, infra_error
+from swelego_ray.grading import InfraFailure, Outcome, infra_error, infra_failure_of
 from swelego_ray.harness import task_environment
 from swelego_ray.schema import Task, read_tasks
 from swelego_ray.storage import writable_store
 from swelego_ray.testlogs import LogParserError, get_parser
 
 logger = logging.getLogger(__name__)
-
-_ENGINE_FAILURES: dict[ItemFailure | None, InfraFailure] = {
-    ItemFailure.ITEM_TIMEOUT: InfraFailure.ITEM_TIMEOUT,
-    ItemFailure.WORKER_CRASHED: InfraFailure.WORKER_CRASHED,
-    ItemFailure.ITEM_LOST: InfraFailure.ITEM_LOST,
-}
 
 
 def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
@@ -75,11 +69,7 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
         if res.ok and res.record is not None:
             results.append(InstanceResult.model_validate(res.record))
             continue
-        failure = (
-            _ENGINE_FAILURES.get(res.reason, InfraFailure.INTERNAL)
-            if res.reason
-            else InfraFailure.INTERNAL
-        )
+        failure = infra_failure_of(res.reason)
         report = infra_error(item.task.instance_id, failure, res.error)
         results.append(
             InstanceResult(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,11 +19,11 @@ from swelego_ray import __version__
 from swelego_ray.engine import run_items, stateless
 from swelego_ray.envs import EnvBuildError
 from swelego_ray.funnel import Funnel
-from swelego_ray.grading import InfraFailure
+from swelego_ray.grading import InfraFailure, infra_failure_of
 from swelego_ray.harness import is_synthetic, task_environment
 from swelego_ray.patching import build_test_command, patch_test_files
 from swelego_ray.schema import Task, read_tasks, write_tasks
-from swelego_ray.storage import content_hash, writable_store
+from swelego_ray.storage import Store, content_hash, writable_store
 from swelego_ray.testlogs import LogParserError, get_parser
 from swelego_ray.validate._config import ChangeKind, ValidateConfig
 from swelego_ray.validate._items import (
@@ -62,6 +63,15 @@ def change_kind(task: Task, configured: ChangeKind) -> ChangeKind:
     return ChangeKind.BUG if is_synthetic(task) else ChangeKind.FIX
 
 
+@dataclass
+class _Plan:
+    """What to run: each distinct baseline once, then every candidate against its own."""
+
+    baselines: dict[str, BaselineJob] = field(default_factory=dict)
+    pending: list[tuple[Task, ChangeKind, str]] = field(default_factory=list)  # + baseline id
+    dropped: list[Dropped] = field(default_factory=list)  # before reaching a sandbox
+
+
 def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
     """Validate candidates; write OUT/tasks.jsonl, OUT/dropped.jsonl, OUT/validation.json.
 
@@ -69,17 +79,65 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
     included) or an `out` nothing can be written to."""
     candidates = read_tasks(cfg.candidates)  # refuses duplicate instance ids
     store = writable_store(cfg.out)
+    started = time.time()
+    plan = _plan(cfg, candidates)
+
+    def reuse(record: dict) -> bool:  # infrastructure failures are retried on a rerun
+        return not cfg.force and not record.get("infra", False)
+
+    base_jobs = list(plan.baselines.values())
+    base_run = run_items(
+        base_jobs,
+        stateless(run_baseline),
+        stage="validate-baseline",
+        item_id=lambda j: j.baseline_id,
+        key=baseline_key,
+        store=store,
+        config=cfg.engine(),
+        reuse=reuse,
+    )
+    base_records = {
+        j.baseline_id: _record_of(r) for j, r in zip(base_jobs, base_run.results, strict=True)
+    }
+    jobs = _candidate_jobs(plan, base_records)
+    cand_run = run_items(
+        jobs,
+        stateless(run_candidate),
+        stage="validate",
+        item_id=lambda j: j.task.instance_id,
+        key=candidate_key,
+        store=store,
+        config=cfg.engine(),
+        reuse=reuse,
+    )
+    kept, dropped = _verdicts(cfg, jobs, [_record_of(r) for r in cand_run.results])
+    funnel = Funnel("validate")
+    for _ in kept:
+        funnel.keep()
+    for d in [*plan.dropped, *dropped]:
+        funnel.drop(f"infra:{d.reason}" if d.infra else d.reason)
+    funnel.skipped_cached = cand_run.funnel.skipped_cached
+    report = ValidationReport(kept=kept, dropped=[*plan.dropped, *dropped], funnel=funnel.as_dict())
+    _write_report(cfg, store, report, started, baselines=len(base_jobs),
+                  reused=base_run.funnel.skipped_cached)  # fmt: skip
+    if console is not None:
+        console.print(funnel.render())
+    logger.info("%s", funnel.render())
+    return report
+
+
+def _plan(cfg: ValidateConfig, candidates: list[Task]) -> _Plan:
+    """Environments and baselines for every candidate; candidates whose environment
+    cannot be described are dropped here (infrastructure), never silently."""
     cache_root = Path(cfg.cache_root) if cfg.cache_root else None
-    dropped: list[Dropped] = []
-    baselines: dict[str, BaselineJob] = {}
-    pending: list[tuple[Task, ChangeKind, str]] = []  # (task, kind, baseline id)
+    plan = _Plan()
     for task in candidates:
         kind = change_kind(task, cfg.change)
         try:
             env = task_environment(task, cfg.repos_dir, cache_root)
             get_parser(env.spec.log_parser)
         except (EnvBuildError, LogParserError) as exc:
-            dropped.append(
+            plan.dropped.append(
                 Dropped(
                     instance_id=task.instance_id,
                     infra=True,
@@ -89,8 +147,7 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
             )
             continue
         test_patch = task.test_patch if kind is ChangeKind.FIX else ""
-        files = patch_test_files(test_patch)
-        test_cmd = build_test_command(env.spec.test_cmd, files)
+        test_cmd = build_test_command(env.spec.test_cmd, patch_test_files(test_patch))
         job = BaselineJob(
             baseline_id="",
             env=env,
@@ -103,52 +160,30 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
             parser=env.spec.log_parser,
         )
         bid = f"{env.key}-{content_hash(test_cmd, test_patch)}"
-        baselines.setdefault(bid, job.model_copy(update={"baseline_id": bid}))
-        pending.append((task, kind, bid))
+        plan.baselines.setdefault(bid, job.model_copy(update={"baseline_id": bid}))
+        plan.pending.append((task, kind, bid))
+    return plan
 
-    engine = cfg.engine()
 
-    def reuse(record: dict) -> bool:  # infrastructure failures are retried on a rerun
-        return not cfg.force and not record.get("infra", False)
-
-    started = time.time()
-    base_jobs = list(baselines.values())
-    base_run = run_items(
-        base_jobs,
-        stateless(run_baseline),
-        stage="validate-baseline",
-        item_id=lambda j: j.baseline_id,
-        key=baseline_key,
-        store=store,
-        config=engine,
-        reuse=reuse,
-    )
-    base_records = {
-        j.baseline_id: _record_of(r) for j, r in zip(base_jobs, base_run.results, strict=True)
-    }
-    jobs = [
+def _candidate_jobs(plan: _Plan, base_records: dict[str, dict]) -> list[CandidateJob]:
+    return [
         CandidateJob(
             task=task,
             kind=kind,
             baseline=base_records[bid],
-            **baselines[bid].model_dump(exclude={"baseline_id"}),
+            **plan.baselines[bid].model_dump(exclude={"baseline_id"}),
         )
-        for task, kind, bid in pending
+        for task, kind, bid in plan.pending
     ]
-    cand_run = run_items(
-        jobs,
-        stateless(run_candidate),
-        stage="validate",
-        item_id=lambda j: j.task.instance_id,
-        key=candidate_key,
-        store=store,
-        config=engine,
-        reuse=reuse,
-    )
 
+
+def _verdicts(
+    cfg: ValidateConfig, jobs: list[CandidateJob], records: list[dict]
+) -> tuple[list[Task], list[Dropped]]:
+    """Validated tasks kept (enough FAIL_TO_PASS / PASS_TO_PASS), the rest dropped."""
     kept: list[Task] = []
-    for job, res in zip(jobs, cand_run.results, strict=True):
-        record = _record_of(res)
+    dropped: list[Dropped] = []
+    for job, record in zip(jobs, records, strict=True):
         iid = job.task.instance_id
         if not record["ok"]:
             dropped.append(
@@ -174,18 +209,21 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
             dropped.append(Dropped(instance_id=iid, reason=TOO_FEW_PASS_TO_PASS, infra=False))
         else:
             kept.append(task)
+    return kept, dropped
 
-    funnel = Funnel("validate")
-    for _ in kept:
-        funnel.keep()
-    for d in dropped:
-        funnel.drop(f"infra:{d.reason}" if d.infra else d.reason)
-    funnel.skipped_cached = cand_run.funnel.skipped_cached
-    report = ValidationReport(kept=kept, dropped=dropped, funnel=funnel.as_dict())
-    write_tasks(kept, store.uri_of("tasks.jsonl"))
-    store.write_bytes(
-        "dropped.jsonl", "".join(d.model_dump_json() + "\n" for d in dropped).encode()
-    )
+
+def _write_report(
+    cfg: ValidateConfig,
+    store: Store,
+    report: ValidationReport,
+    started: float,
+    *,
+    baselines: int,
+    reused: int,
+) -> None:
+    write_tasks(report.kept, store.uri_of("tasks.jsonl"))
+    lines = "".join(d.model_dump_json() + "\n" for d in report.dropped)
+    store.write_bytes("dropped.jsonl", lines.encode())
     store.write_json(
         "validation.json",
         {
@@ -193,26 +231,18 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
             "config": cfg.model_dump(mode="json"),
             "started_at": started,
             "finished_at": time.time(),
-            "funnel": funnel.as_dict(),
-            "baselines": len(base_jobs),
-            "baselines_reused": base_run.funnel.skipped_cached,
+            "funnel": report.funnel,
+            "baselines": baselines,
+            "baselines_reused": reused,
         },
     )
-    if console is not None:
-        console.print(funnel.render())
-    logger.info("%s", funnel.render())
-    return report
 
 
 def _record_of(res) -> dict:
-    """A fan-out result as a validation record (host-side failures included)."""
+    """An engine result as a validation record (host-side failures included)."""
     if res.ok and res.record is not None:
         return res.record
-    reason = {
-        "item_timeout": InfraFailure.ITEM_TIMEOUT,
-        "worker_crashed": InfraFailure.WORKER_CRASHED,
-        "item_lost": InfraFailure.ITEM_LOST,
-    }.get(res.reason.value if res.reason else "", InfraFailure.INTERNAL)
+    reason = infra_failure_of(res.reason)
     return {"ok": False, "reason": reason.value, "infra": True, "detail": res.error}
 
 

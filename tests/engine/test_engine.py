@@ -240,7 +240,7 @@ def test_items_of_a_node_that_goes_away_are_recorded_not_waited_for(
     node = _add_node(ray_local, num_cpus=1, resources={"doomed": 1})
     store = Store(str(tmp_path / "out"))
     cfg = EngineConfig(
-        workers=2, resources={"doomed": 1}, item_timeout_s=60, start_timeout_s=2, progress=False
+        workers=1, resources={"doomed": 1}, item_timeout_s=60, start_timeout_s=2, progress=False
     )
     start = time.monotonic()
     try:
