@@ -18,7 +18,7 @@ from swelego_ray.envs.repos import cached_checkout, commit_date, is_url, scm_ver
 from swelego_ray.envs.resolution import cutoff_for
 from swelego_ray.schema import Task
 
-# Tells setuptools_scm the version a full clone would have (our checkouts carry no tags).
+# Tells setuptools_scm the version a full clone would have (sandboxes carry no tags).
 SCM_VERSION_VAR = "SETUPTOOLS_SCM_PRETEND_VERSION"
 
 logger = logging.getLogger(__name__)
