@@ -31,6 +31,12 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
+from swelego_ray.envs.failures import (
+    EnvStepFailed,
+    forget_failures,
+    record_failure,
+    refuse_recorded,
+)
 from swelego_ray.envs.interpreters import find_interpreter, interpreter_prefixes
 from swelego_ray.envs.repos import cached_checkout, default_cache_root, file_lock
 from swelego_ray.envs.resolution import (
@@ -128,9 +134,11 @@ class EnvBuilder:
         cache_root: Path | None = None,
         *,
         step_timeout_s: float = 1800.0,
+        retry_failed_builds: bool = False,
     ) -> None:
         self.cache_root = Path(cache_root) if cache_root else default_cache_root()
         self.step_timeout_s = step_timeout_s
+        self.retry_failed_builds = retry_failed_builds
 
     def entry(self, env: Environment) -> Path:
         return self.cache_root / "envs" / env.key
@@ -142,15 +150,27 @@ class EnvBuilder:
         return VenvBuild.model_validate_json(marker.read_text())
 
     def ensure(self, env: Environment) -> VenvBuild:
-        """The built environment, building it first if no complete build is cached."""
+        """The built environment, building it first if no complete build is cached. A
+        build that failed before is refused with its recorded error unless
+        `retry_failed_builds` (envs.failures)."""
         built = self.cached(env)
         if built is not None:
             return built
+        if not self.retry_failed_builds:
+            refuse_recorded(self.cache_root, "local", env)
         with file_lock(self.cache_root / "envs" / f".{env.key}.lock"):
             built = self.cached(env)
             if built is not None:
                 return built
-            return self._build(env)
+            if not self.retry_failed_builds:  # another process may have failed meanwhile
+                refuse_recorded(self.cache_root, "local", env)
+            try:
+                built = self._build(env)
+            except EnvStepFailed as exc:
+                record_failure(self.cache_root, env, "local", exc)
+                raise
+            forget_failures(self.cache_root, [env.key], ("local",))
+            return built
 
     def _build(self, env: Environment) -> VenvBuild:
         started = time.monotonic()
@@ -281,11 +301,13 @@ class EnvBuilder:
         kept = self._keep_log(env, work, log)
         why = "timed out" if result.timed_out else f"exit {result.exit_code}"
         hint = _system_hint("\n".join(outputs))
-        raise EnvBuildError(
+        message = (
             f"{env.repo}@{env.commit[:12]} (python {env.spec.python}): step {name} failed "
-            f"({why}): {command}\nlog: {kept}\n{hint}"
-            f"{result.output[-3000:]}"
+            f"({why}): {command}\nlog: {kept}\n{hint}{result.output[-3000:]}"
         )
+        if result.timed_out:  # may pass on a less loaded machine: not recorded
+            raise EnvBuildError(message)
+        raise EnvStepFailed(message, log=kept)
 
     def _accept_yanked(self, env: Environment, work: Path, log, result: ExecResult) -> bool:
         """Pin the yanked versions uploaded before the cutoff that `result` names."""
@@ -416,7 +438,7 @@ class EnvBuilder:
                 append_excludes(testbed, "build artifacts of the environment", untracked)
             return git_output("rev-parse", "HEAD", cwd=testbed).strip()
         except (UnsafeRepository, GitError, OSError) as exc:
-            raise EnvBuildError(
+            raise EnvStepFailed(
                 f"the build left the testbed's git repository unusable, refused: {exc}"
             ) from exc
 

@@ -40,6 +40,12 @@ from pydantic import BaseModel, ConfigDict
 from swelego_ray.envs._setup_container import run_and_commit
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
 from swelego_ray.envs._swebench_specs import REQUIREMENTS_DROP, requirements_step_candidates
+from swelego_ray.envs.failures import (
+    EnvStepFailed,
+    forget_failures,
+    record_failure,
+    refuse_recorded,
+)
 from swelego_ray.envs.interpreters import find_interpreter
 from swelego_ray.envs.project_deps import local_target_extras, static_dependencies
 from swelego_ray.envs.repos import cached_checkout, file_lock
@@ -99,6 +105,9 @@ class ImageConfig(BaseModel):
     wheelhouse: bool = False
     """`pip download` on the host, `pip install --no-index` in a build without network."""
     build_timeout_s: float = 1800.0
+    retry_failed_builds: bool = False
+    """Build images whose last set-up failed again (envs.failures) instead of refusing
+    them with the recorded error."""
 
 
 def _recipe(name: str) -> str:
@@ -269,11 +278,21 @@ class ImageBuilder:
         tag = self.tag_for(env)
         if self.image_exists(tag):
             return tag
+        retry = self.config.retry_failed_builds
+        if not retry:
+            refuse_recorded(self.cache_dir, "docker", env)
         with file_lock(self.cache_dir / "docker" / "locks" / f"{tag.split(':')[1]}.lock"):
             if self.image_exists(tag):
                 return tag
+            if not retry:  # another process may have failed meanwhile
+                refuse_recorded(self.cache_dir, "docker", env)
             started = time.monotonic()
-            self._build_env(env, tag)
+            try:
+                self._build_env(env, tag)
+            except EnvStepFailed as exc:
+                record_failure(self.cache_dir, env, "docker", exc)
+                raise
+            forget_failures(self.cache_dir, [env.key], ("docker",))
             logger.info("built %s for %s in %.1fs", tag, env.key, time.monotonic() - started)
         return tag
 
@@ -430,7 +449,11 @@ class ImageBuilder:
             kept = logs / f"{name}.failed.log"
             with contextlib.suppress(OSError):
                 (logs / f"{name}.log").replace(kept)
-            raise EnvBuildError(f"image build for {what} failed: {exc}") from exc
+            detail = str(exc).replace(str(logs / f"{name}.log"), str(kept))
+            message = f"image build for {what} failed: {detail}"
+            if isinstance(exc, EnvStepFailed):
+                raise EnvStepFailed(message, log=str(kept)) from exc
+            raise EnvBuildError(message) from exc
         (logs / f"{name}.log").unlink(missing_ok=True)
         if not self.image_exists(tag):
             raise EnvBuildError(f"image build for {what} ended without an image {tag}")
