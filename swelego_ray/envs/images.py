@@ -130,30 +130,45 @@ def _venv_script(spec: EnvSpec) -> str:
 
 
 def _step_requirements(spec: EnvSpec, checkout: Path) -> list[str]:
-    """Requirement arguments of the spec's `python -m pip install ...` steps, for the
-    offline wheelhouse: named requirements as given, `-r FILE` as FILE's path in the
-    checkout; the project itself (`.`, `-e .[test]`) is built in the image, its declared
-    dependencies downloaded (envs.project_deps)."""
-    found: list[str] = []
+    """Requirement arguments of all the spec's `python -m pip install ...` steps, in order
+    (`_requirement_groups` keeps them apart)."""
+    return [arg for group in _requirement_groups(spec, checkout) for arg in group]
+
+
+def _requirement_groups(spec: EnvSpec, checkout: Path) -> list[list[str]]:
+    """Requirement arguments of each of the spec's `python -m pip install ...` commands,
+    one list per command in build order, for the offline wheelhouse: named requirements
+    as given, `-r FILE` as FILE's path in the checkout; the project itself (`.`,
+    `-e .[test]`) is built in the image, its declared dependencies downloaded
+    (envs.project_deps). Each list is resolved on its own, as the local builder installs
+    each command on its own (a later pin of a package replaces an earlier one)."""
+    groups: list[list[str]] = []
     for command in [*spec.pre_install, *spec.install]:
         candidates = requirements_step_candidates(command)
         if candidates is not None:  # SWE-bench's "requirements file" step
-            found += _requirements_file_args(checkout, candidates)
+            groups.append(_requirements_file_args(checkout, candidates))
             continue
         for args in pip_install_args(command):
-            tokens = iter(args)
-            for token in tokens:
-                if token in ("-r", "--requirement"):
-                    name = next(tokens, "")
-                    found += ["-r", str(checkout / name)] if "$" not in name else []
-                elif token in ("-e", "--editable"):
-                    found += _project_deps(checkout, next(tokens, ""))
-                elif token in ("-c", "--constraint", "-i", "--index-url"):
-                    next(tokens, None)
-                elif token.startswith("."):
-                    found += _project_deps(checkout, token)
-                elif not token.startswith(("-", "/", "$")):
-                    found.append(token)
+            groups.append(_install_args(args, checkout))
+    return [group for group in groups if group]
+
+
+def _install_args(args: list[str], checkout: Path) -> list[str]:
+    """What one `pip install ARGS` needs downloaded (see _requirement_groups)."""
+    found: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        if token in ("-r", "--requirement"):
+            name = next(tokens, "")
+            found += ["-r", str(checkout / name)] if "$" not in name else []
+        elif token in ("-e", "--editable"):
+            found += _project_deps(checkout, next(tokens, ""))
+        elif token in ("-c", "--constraint", "-i", "--index-url"):
+            next(tokens, None)
+        elif token.startswith("."):
+            found += _project_deps(checkout, token)
+        elif not token.startswith(("-", "/", "$")):
+            found.append(token)
     return found
 
 
@@ -370,13 +385,22 @@ class ImageBuilder:
             self._run_build(ctx, tag, args, {})
 
     def _wheels(self, spec: EnvSpec, checkout: Path) -> list[Path]:
-        """Wheels for the build basics, the spec's packages and what its pip install steps
-        name (requirements files read from the checkout), downloaded in a build sandbox
-        (envs.wheelhouse: their setup code never runs on the host) once per list. Under a
-        cutoff, uv resolves first (the builder's rule, envs/resolution.py) and pip
-        downloads exactly those pins."""
-        requirements = [*_BUILD_PACKAGES, *spec.packages, *_step_requirements(spec, checkout)]
-        return wheelhouse(self.cache_dir, spec, checkout, requirements, self.config.build_timeout_s)
+        """Wheels for the build basics with the spec's packages, then for each pip install
+        command of its steps (requirements files read from the checkout), in build order:
+        one resolution per install, as the local builder installs them, so two steps that
+        pin different versions of a package both find theirs (flask 2.3's requirements
+        pin markupsafe 2.1.2, SWE-bench's spec 2.1.1; the later install wins, as it does
+        locally). Downloaded in a build sandbox (envs.wheelhouse: their setup code never
+        runs on the host) once per list. Under a cutoff, uv resolves first (the builder's
+        rule, envs/resolution.py) and pip downloads exactly those pins."""
+        groups = [[*_BUILD_PACKAGES, *spec.packages], *_requirement_groups(spec, checkout)]
+        files: dict[str, Path] = {}
+        for group in groups:
+            for path in wheelhouse(
+                self.cache_dir, spec, checkout, group, self.config.build_timeout_s
+            ):
+                files.setdefault(path.name, path)  # one file name is one distribution file
+        return list(files.values())
 
     def _build_env(self, env: Environment, tag: str) -> None:
         """The venv image (shared by every commit with the same base, Python and
