@@ -43,6 +43,7 @@ from swelego_ray.envs.resolution import (
     WHEEL_RETRIES,
     YANK_RETRIES,
     add_pins,
+    build_constraints,
     exact_pins,
     failed_builds,
     oldest_wheel_command,
@@ -97,6 +98,7 @@ _UV_UNSUPPORTED = ("--no-use-pep517", "--use-pep517", "--global-option", "--inst
 # and the notes of each relaxation (VenvBuild.relaxed).
 _YANKED_CONSTRAINTS = "swelego-yanked-constraints.txt"
 _EXEMPT = "swelego-cutoff-exempt.txt"
+_BUILD_CONSTRAINTS = "swelego-build-constraints.txt"  # of isolated builds (uv)
 _RELAXED = "swelego-relaxed.txt"
 
 
@@ -392,6 +394,11 @@ class EnvBuilder:
         if (work / "tmp" / _YANKED_CONSTRAINTS).exists():
             in_sandbox = f"/tmp/{_YANKED_CONSTRAINTS}"
             build_env |= {"UV_CONSTRAINT": in_sandbox, "PIP_CONSTRAINT": in_sandbox}
+        if build_constraints(env.spec):
+            (work / "tmp" / _BUILD_CONSTRAINTS).write_text(
+                "\n".join(build_constraints(env.spec)) + "\n"
+            )
+            build_env["UV_BUILD_CONSTRAINT"] = f"/tmp/{_BUILD_CONSTRAINTS}"
         interpreter = find_interpreter(env.spec.python)
         mounts = [
             Mount(work / "testbed", TESTBED, writable=True),

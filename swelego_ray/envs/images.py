@@ -49,7 +49,7 @@ from swelego_ray.envs.failures import (
 from swelego_ray.envs.interpreters import find_interpreter
 from swelego_ray.envs.project_deps import local_target_extras, static_dependencies
 from swelego_ray.envs.repos import cached_checkout, file_lock
-from swelego_ray.envs.resolution import pip_install_args
+from swelego_ray.envs.resolution import build_constraints, pip_install_args
 from swelego_ray.envs.wheelhouse import wheelhouse
 from swelego_ray.gitsafe import GIT_SHELL, reset_shell
 from swelego_ray.sandbox import TESTBED, VENV
@@ -393,7 +393,8 @@ class ImageBuilder:
         locally). Downloaded in a build sandbox (envs.wheelhouse: their setup code never
         runs on the host) once per list. Under a cutoff, uv resolves first (the builder's
         rule, envs/resolution.py) and pip downloads exactly those pins."""
-        groups = [[*_BUILD_PACKAGES, *spec.packages], *_requirement_groups(spec, checkout)]
+        tools = [*_BUILD_PACKAGES, *build_constraints(spec)]  # setuptools<81 when dated so
+        groups = [[*tools, *spec.packages], *_requirement_groups(spec, checkout)]
         files: dict[str, Path] = {}
         for group in groups:
             for path in wheelhouse(

@@ -16,6 +16,10 @@ Two exemptions keep deliberate choices working: packages a spec pins exactly (`=
 SWE-bench's pytest 8.0 spec pins pluggy==1.3.0, published after some of its commits) and
 the build tools (pip, setuptools, wheel: what the builder seeds today, and what isolated
 builds of old sdists need, e.g. setuptools>=40.8.0) are resolved without the cutoff.
+Isolated builds of a dated environment whose cutoff is older than setuptools 81 (which
+removed pkg_resources) are constrained to setuptools<81 (`build_constraints`): the build
+tooling of the time imports pkg_resources (pytest 5.4's setuptools_scm 4.x failed to
+build its own project with today's setuptools).
 
 Yanked releases: uv (like pip's resolver) only takes a yanked version that is pinned with
 `==` (requirement, constraint or override). A version uploaded before the cutoff existed
@@ -75,6 +79,8 @@ RUNNER_PACKAGES = (
     "packaging",
     "colorama",
 )
+# setuptools 81.0.0 (no pkg_resources) was uploaded at this time (PyPI's upload time).
+PKG_RESOURCES_REMOVED = "2026-02-06T21:10:37Z"
 YANK_RETRIES = 3  # rounds of yanked pins per resolution (each round may surface another)
 WHEEL_RETRIES = 4  # rounds of "oldest release with a wheel" per step (one package each)
 
@@ -201,6 +207,16 @@ def uv_resolution_args(spec: EnvSpec, extra_exempt: tuple[str, ...] = ()) -> lis
     return args
 
 
+def build_constraints(spec: EnvSpec) -> list[str]:
+    """Constraints of isolated (sdist / PEP 517) builds for `spec`: setuptools<81 when the
+    cutoff predates its release (module docstring); none otherwise."""
+    if spec.exclude_newer and _utc(spec.exclude_newer, "exclude_newer") < _utc(
+        PKG_RESOURCES_REMOVED, "release time"
+    ):
+        return ["setuptools<81"]
+    return []
+
+
 def failed_builds(output: str) -> dict[str, str]:
     """{name: version} of the packages a failed uv step could not build from source."""
     return {canonicalize_name(name): version for name, version in _FAILED_BUILD.findall(output)}
@@ -285,6 +301,9 @@ def resolve_pins(
     command = [uv_bin(), "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
     command += ["--python", str(interpreter), *uv_resolution_args(spec), str(wanted)]
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    if build_constraints(spec):
+        (workdir / "build-constraints.txt").write_text("\n".join(build_constraints(spec)) + "\n")
+        env["UV_BUILD_CONSTRAINT"] = str(workdir / "build-constraints.txt")
     for attempt in range(YANK_RETRIES + 1):
         if constraints.exists():
             env["UV_CONSTRAINT"] = str(constraints)

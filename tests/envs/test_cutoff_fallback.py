@@ -19,6 +19,7 @@ from swelego_ray.envs.builder import _RELAXED, EnvBuilder
 from swelego_ray.envs.resolution import (
     RUNNER_PACKAGES,
     asks_for_current_runner,
+    build_constraints,
     cutoff_exempt,
     failed_builds,
     uv_bin,
@@ -165,3 +166,18 @@ def test_failed_builds_and_system_hints_are_read_from_uvs_messages():
     assert "libpq-dev" in missing_system_hint("/bin/sh: 1: pg_config: not found")
     assert "providing foo.h" in missing_system_hint("fatal error: foo.h: No such file or directory")
     assert missing_system_hint("AssertionError: 1 != 2") == ""
+
+
+def test_isolated_builds_of_dated_environments_keep_pkg_resources(tmp_path):
+    """setuptools 81 removed pkg_resources; build tooling of older cutoffs imports it
+    (pytest 5.4's setuptools_scm): their isolated builds get setuptools<81."""
+    old = EnvSpec(python=PYTHON, exclude_newer="2020-06-16T16:41:21Z")
+    assert build_constraints(old) == ["setuptools<81"]
+    assert build_constraints(old.model_copy(update={"exclude_newer": ""})) == []
+    assert build_constraints(old.model_copy(update={"exclude_newer": "2026-03-01T00:00:00Z"})) == []
+    env = Environment(repo="o/r", commit="a" * 40, source=str(tmp_path), spec=old)
+    work = tmp_path / "work"
+    for part in ("testbed", "tmp", "venv"):
+        (work / part).mkdir(parents=True)
+    result = EnvBuilder(tmp_path / "cache")._run(env, work, 'cat "$UV_BUILD_CONSTRAINT"')
+    assert result.exit_code == 0 and result.output.strip() == "setuptools<81"
