@@ -110,36 +110,6 @@ def resolve_commit(source: str, commit: str) -> str:
     return proc.stdout.strip()
 
 
-def scm_version(source: str, commit: str) -> str | None:
-    """The version a full clone would report for `commit` (via its nearest tag), or None.
-
-    Builds set SETUPTOOLS_SCM_PRETEND_VERSION to this: checkouts carry only the tags up to
-    the commit (`tags_up_to`), and sandboxes none (sanitising removes them), and a URL
-    source none at all, where setuptools_scm would report 0.1.devN and break `minversion`
-    checks (e.g. pytest's own pyproject). Only local git sources are asked.
-    """
-    from packaging.version import InvalidVersion, Version
-
-    if is_url(source) or not _is_git_dir(Path(source).expanduser()):
-        return None
-    described = _git(
-        "describe", "--tags", "--long", "--match", "*[0-9]*", commit, cwd=source, check=False
-    )
-    match = re.fullmatch(r"(?:.*?)(\d[^-]*)-(\d+)-g[0-9a-f]+", described)
-    if not match:
-        return None
-    try:
-        version = Version(match.group(1))
-    except InvalidVersion:
-        return None
-    distance = int(match.group(2))
-    if distance == 0:
-        return str(version)
-    if version.dev is not None:  # 8.0.0.dev0 + 53 commits -> 8.0.0.dev53
-        return f"{version.base_version}.dev{version.dev + distance}"
-    return f"{version}.post{distance}"
-
-
 def commit_date(source: str, commit: str) -> str | None:
     """`commit`'s committer date (ISO 8601) in a local git source, else None."""
     if is_url(source) or not _is_git_dir(Path(source).expanduser()):
