@@ -189,5 +189,40 @@ def prune_cmd(
     typer.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
 
 
+@cache_app.command("failures")
+def failures_cmd(
+    forget: Annotated[
+        list[str] | None,
+        typer.Option("--forget", help="Forget this environment's failed build (repeatable)."),
+    ] = None,
+    forget_all: Annotated[
+        bool, typer.Option("--forget-all", help="Forget every recorded failed build.")
+    ] = False,
+    cache_root: Annotated[Path | None, _CACHE] = None,
+) -> None:
+    """List environment builds that failed (not retried until forgotten), or forget them.
+
+    Examples:
+
+      swelego cache failures
+
+      swelego cache failures --forget 'psf__requests@091991be0da1-184e737c3db22766'
+    """
+    from swelego_ray.envs.failures import forget_failures, list_failures
+
+    root = _root(cache_root)
+    if forget or forget_all:
+        removed = forget_failures(root, None if forget_all else list(forget or []))
+        unknown = sorted(set(forget or []) - set(removed))
+        for key in removed:
+            typer.echo(f"forgot {key}: it is built again on its next use")
+        if unknown:
+            _fail(f"no recorded failed build for: {', '.join(unknown)}")
+        return
+    for record in list_failures(root):
+        first = record.error.strip().splitlines()[0][:160] if record.error.strip() else ""
+        typer.echo(f"{record.key} [{record.backend}] {first}\n  log: {record.log or '-'}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(cache_app, name="cache")

@@ -25,6 +25,7 @@ _COMMAND_MODULES: list[str] = [
     "swelego_ray.cli.cache_cmd",
     "swelego_ray.cli.demo_cmd",
     "swelego_ray.cli.evaluate_cmd",
+    "swelego_ray.cli.models_cmd",
     "swelego_ray.cli.sft_cmd",
 ]
 

@@ -1,7 +1,10 @@
 """`swelego sft` and `swelego train-verifier`: refined SFT on Ray Train.
 
 Both build one SFTConfig (preset/YAML file, then flags, then `key=value` overrides), which
-is validated in full, with the model's files, before any worker starts.
+is validated in full, with the data and the model's files, before any worker starts.
+Relative paths are resolved here, against the current directory. The data summary (rows
+read per format, masking rates, tokenising) is printed before training; a mistake in the
+input (missing file, changed setting on resume, nothing trainable) is one `error:` line.
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ from typing import Annotated
 import typer
 
 _DATA = typer.Option("--data", help="Trajectories: .jsonl/.json/.parquet, local or s3://.")
+_FORMAT = typer.Option(
+    "--format",
+    help="Trajectory format (default auto, detected per row): openai, openhands_text, "
+    "sharegpt, swe_agent, openhands_events, swelego.",
+)
 _MODEL = typer.Option("--model", help="Base model: Hugging Face dir, local or s3://.")
 _OUT = typer.Option("--out", help="Output directory or s3:// URI (checkpoints, model, metrics).")
 _WORKERS = typer.Option("--workers", min=0, help="Ray Train workers; 0 = in this process.")
@@ -24,8 +32,9 @@ _OVERRIDES = typer.Argument(help="Overrides as key=value (dotted keys for sectio
 
 _EXAMPLES = (
     "Examples:\n\n"
-    "  swelego sft --config tiny_cpu --data traj.jsonl --model ./tiny --out runs/sft "
-    "--workers 2\n\n"
+    "  swelego models tiny --out tiny-model\n\n"
+    "  swelego sft --config tiny_cpu --data examples/trajectories/swe_gym_openhands.jsonl "
+    "--model ./tiny-model --out runs/sft --workers 2\n\n"
     "  swelego sft --config qwen3_8b --data s3://b/traj.parquet --model s3://b/Qwen3-8B "
     "--out s3://b/runs/8b --workers 8 lr=5e-5 curriculum.epochs_per_stage=2"
 )
@@ -36,13 +45,14 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _run(task: str, config, data, model, out, workers, gpu, run_name, overrides) -> None:
+def _run(task: str, config, data, model, out, workers, gpu, run_name, fmt, overrides) -> None:
     from rich.console import Console
 
+    from swelego_ray.sft._runtime import SFTInputError
     from swelego_ray.sft.config import ConfigError, load_config
 
     fields = {"task": task, "data": data, "model": model, "out": out, "workers": workers,
-              "use_gpu": gpu, "run_name": run_name}  # fmt: skip
+              "use_gpu": gpu, "run_name": run_name, "data_format": fmt}  # fmt: skip
     try:
         cfg = load_config(config, overrides or [], **fields)
         from swelego_ray.sft import preflight
@@ -55,14 +65,17 @@ def _run(task: str, config, data, model, out, workers, gpu, run_name, overrides)
     console = Console(stderr=True)
     console.print(f"[bold]swelego {task}[/]: {cfg.workers} worker(s), effective batch "
                   f"{cfg.effective_batch}, out {cfg.out}")  # fmt: skip
-    summary = run_sft(cfg)
+    try:
+        summary = run_sft(cfg, echo=lambda text: typer.echo(text, err=True))
+    except SFTInputError as exc:
+        _fail(str(exc))
     from swelego_ray.funnel import Funnel
 
     funnel = Funnel(stage=summary["funnel"]["stage"])
     funnel.seen, funnel.kept = summary["funnel"]["in"], summary["funnel"]["out"]
     funnel.skipped_cached = summary["funnel"]["reused_from_earlier_run"]
     funnel.dropped.update(summary["funnel"]["dropped"])
-    console.print(funnel.render())
+    console.print(funnel.render(), markup=False, highlight=False)
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "funnel"}, indent=1))
 
 
@@ -78,13 +91,14 @@ def register(app: typer.Typer) -> None:
         config: Annotated[str | None, _CONFIG] = None,
         gpu: Annotated[bool | None, _GPU] = None,
         run_name: Annotated[str | None, _RUN_NAME] = None,
+        fmt: Annotated[str | None, _FORMAT] = None,
         verifier: Annotated[
             bool, typer.Option("--verifier", help="Train a verifier (same as train-verifier).")
         ] = False,
         overrides: Annotated[list[str] | None, _OVERRIDES] = None,
     ) -> None:
         task = "verifier" if verifier else "policy"
-        _run(task, config, data, model, out, workers, gpu, run_name, overrides)
+        _run(task, config, data, model, out, workers, gpu, run_name, fmt, overrides)
 
     @app.command(
         "train-verifier",
@@ -103,6 +117,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[str | None, _CONFIG] = None,
         gpu: Annotated[bool | None, _GPU] = None,
         run_name: Annotated[str | None, _RUN_NAME] = None,
+        fmt: Annotated[str | None, _FORMAT] = None,
         overrides: Annotated[list[str] | None, _OVERRIDES] = None,
     ) -> None:
-        _run("verifier", config, data, model, out, workers, gpu, run_name, overrides)
+        _run("verifier", config, data, model, out, workers, gpu, run_name, fmt, overrides)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swelego_ray.envs._spec import EnvBuildError
+from swelego_ray.envs.failures import EnvStepFailed
+from swelego_ray.envs.system_libs import missing_system_hint
 from swelego_ray.sandbox import engine
 
 if TYPE_CHECKING:
@@ -63,9 +65,14 @@ def run_and_commit(
         code, output = _run(container, timeout_s)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(output)
+        if code is None:  # may pass on a less loaded machine: not recorded as failed
+            raise EnvBuildError(f"set-up step failed (timed out); log: {log}\n{output[-3000:]}")
         if code != 0:
-            why = "timed out" if code is None else f"exit {code}"
-            raise EnvBuildError(f"set-up step failed ({why}); log: {log}\n{output[-3000:]}")
+            hint = missing_system_hint(output)
+            raise EnvStepFailed(
+                f"set-up step failed (exit {code}); log: {log}\n{hint}{output[-3000:]}",
+                log=str(log),
+            )
         repository, _, name = tag.partition(":")
         container.commit(
             repository=repository,

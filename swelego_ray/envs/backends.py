@@ -32,6 +32,9 @@ class LocalEnvConfig(LocalConfig):
     """Settings of the "local" backend: the sandboxes' and the environment builds'."""
 
     build_step_timeout_s: float = 1800.0
+    retry_failed_builds: bool = False
+    """Build environments whose last build failed again (envs.failures) instead of
+    refusing them with the recorded error."""
 
 
 class DockerEnvConfig(DockerConfig):
@@ -105,8 +108,13 @@ def local_backend(config: LocalEnvConfig | None = None, **overrides: Any) -> Env
     """The "local" backend: venv builds (envs.builder) under bubblewrap sandboxes."""
     base = (config or LocalEnvConfig()).model_dump(exclude_unset=True)
     cfg = LocalEnvConfig.model_validate({**base, **overrides})  # rejects unknown keys
-    sandboxes = LocalBackend(LocalConfig(**cfg.model_dump(exclude={"build_step_timeout_s"})))
-    builder = EnvBuilder(sandboxes.cache_root, step_timeout_s=cfg.build_step_timeout_s)
+    build_fields = {"build_step_timeout_s", "retry_failed_builds"}
+    sandboxes = LocalBackend(LocalConfig(**cfg.model_dump(exclude=build_fields)))
+    builder = EnvBuilder(
+        sandboxes.cache_root,
+        step_timeout_s=cfg.build_step_timeout_s,
+        retry_failed_builds=cfg.retry_failed_builds,
+    )
 
     def build(env: Environment) -> BuiltEnv:
         made = builder.ensure(env)

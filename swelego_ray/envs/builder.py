@@ -28,19 +28,32 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from swelego_ray.envs._spec import EnvBuildError, Environment
+from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
+from swelego_ray.envs.failures import (
+    EnvStepFailed,
+    forget_failures,
+    record_failure,
+    refuse_recorded,
+)
 from swelego_ray.envs.interpreters import find_interpreter, interpreter_prefixes
 from swelego_ray.envs.repos import cached_checkout, default_cache_root, file_lock
 from swelego_ray.envs.resolution import (
+    WHEEL_RETRIES,
     YANK_RETRIES,
     add_pins,
+    build_constraints,
+    exact_pins,
+    failed_builds,
+    oldest_wheel_command,
+    pinned_version,
     pip_install_spans,
     uv_bin,
     uv_resolution_args,
     yanked_pins,
 )
+from swelego_ray.envs.system_libs import missing_system_hint as _system_hint
 from swelego_ray.gitsafe import (
     GitError,
     UnsafeRepository,
@@ -79,9 +92,14 @@ _PASSTHROUGH = re.compile(
     re.IGNORECASE,
 )
 _UV_UNSUPPORTED = ("--no-use-pep517", "--use-pep517", "--global-option", "--install-option")
-# Yanked versions accepted under a cutoff (envs/resolution.py), as constraints every later
-# uv and pip step of the build sees; in the build's /tmp.
+# Yanked versions accepted under a cutoff and the oldest releases with wheels taken instead
+# of unbuildable ones (envs/resolution.py), as constraints every later uv and pip step of
+# the build sees; in the build's /tmp, with the packages exempted from the cutoff since
+# and the notes of each relaxation (VenvBuild.relaxed).
 _YANKED_CONSTRAINTS = "swelego-yanked-constraints.txt"
+_EXEMPT = "swelego-cutoff-exempt.txt"
+_BUILD_CONSTRAINTS = "swelego-build-constraints.txt"  # of isolated builds (uv)
+_RELAXED = "swelego-relaxed.txt"
 
 
 class VenvBuild(BaseModel):
@@ -94,6 +112,8 @@ class VenvBuild(BaseModel):
     commit: str = ""  # env.commit, resolved to a full sha
     head: str  # HEAD of the built testbed (that commit, or a setup commit on top of it)
     build_s: float = 0.0
+    relaxed: list[str] = Field(default_factory=list)
+    """Where the build departed from the resolution rule, and why (envs/resolution.py)."""
 
     @property
     def testbed(self) -> Path:
@@ -116,9 +136,11 @@ class EnvBuilder:
         cache_root: Path | None = None,
         *,
         step_timeout_s: float = 1800.0,
+        retry_failed_builds: bool = False,
     ) -> None:
         self.cache_root = Path(cache_root) if cache_root else default_cache_root()
         self.step_timeout_s = step_timeout_s
+        self.retry_failed_builds = retry_failed_builds
 
     def entry(self, env: Environment) -> Path:
         return self.cache_root / "envs" / env.key
@@ -130,15 +152,27 @@ class EnvBuilder:
         return VenvBuild.model_validate_json(marker.read_text())
 
     def ensure(self, env: Environment) -> VenvBuild:
-        """The built environment, building it first if no complete build is cached."""
+        """The built environment, building it first if no complete build is cached. A
+        build that failed before is refused with its recorded error unless
+        `retry_failed_builds` (envs.failures)."""
         built = self.cached(env)
         if built is not None:
             return built
+        if not self.retry_failed_builds:
+            refuse_recorded(self.cache_root, "local", env)
         with file_lock(self.cache_root / "envs" / f".{env.key}.lock"):
             built = self.cached(env)
             if built is not None:
                 return built
-            return self._build(env)
+            if not self.retry_failed_builds:  # another process may have failed meanwhile
+                refuse_recorded(self.cache_root, "local", env)
+            try:
+                built = self._build(env)
+            except EnvStepFailed as exc:
+                record_failure(self.cache_root, env, "local", exc)
+                raise
+            forget_failures(self.cache_root, [env.key], ("local",))
+            return built
 
     def _build(self, env: Environment) -> VenvBuild:
         started = time.monotonic()
@@ -171,6 +205,7 @@ class EnvBuilder:
                 commit=checkout.name,
                 head=head,
                 build_s=round(time.monotonic() - started, 2),
+                relaxed=_read_lines(work / "tmp" / _RELAXED),
             )
             (work / "env.json").write_text(env.model_dump_json(indent=2))
             (work / "READY").write_text(built.model_dump_json())
@@ -225,9 +260,13 @@ class EnvBuilder:
         self, env: Environment, work: Path, log, name: str, command: str, fallback: str | None
     ) -> None:
         logger.info("building %s: %s", env.key, name)
-        for attempt in range(YANK_RETRIES + 1):
-            result = self._run(env, work, command)
-            log.write(f"\n## {name}: {command}\n{result.output}\n# exit {result.exit_code}\n")
+        yank_rounds = wheel_rounds = 0
+        outputs: list[str] = []  # of every attempt, for the system-package hint
+        while True:
+            run = _relaxed(command, env.spec, _read_lines(work / "tmp" / _EXEMPT))
+            result = self._run(env, work, run)
+            outputs.append(result.output)
+            log.write(f"\n## {name}: {run}\n{result.output}\n# exit {result.exit_code}\n")
             if result.exit_code == 0:
                 return
             if _uv_did_not_run(result):  # not a resolution failure: never fall back to pip
@@ -237,25 +276,88 @@ class EnvBuilder:
                     f"{UV_IN_SANDBOX}) could not run in the build sandbox (exit "
                     f"{result.exit_code}); log: {kept}\n{result.output[-2000:]}"
                 )
-            if not env.spec.exclude_newer or attempt == YANK_RETRIES:
-                break
-            added = add_pins(work / "tmp" / _YANKED_CONSTRAINTS, yanked_pins(result.output))
-            if not added:
-                break
-            pins = " ".join(f"{n}=={v}" for n, v in added.items())
-            log.write(f"# yanked now, uploaded before {env.spec.exclude_newer}: accepting {pins}\n")
+            if not env.spec.exclude_newer or UV_IN_SANDBOX not in command:
+                break  # nothing to relax
+            if yank_rounds < YANK_RETRIES and self._accept_yanked(env, work, log, result):
+                yank_rounds += 1
+                continue
+            if wheel_rounds < WHEEL_RETRIES and self._oldest_wheels(env, work, log, result):
+                wheel_rounds += 1
+                continue
+            break
         if fallback is not None:
+            note = (
+                f"step {name}: uv failed under the cutoff {env.spec.exclude_newer}; the step "
+                "runs as written (pip, resolved against today's index)"
+                if env.spec.exclude_newer
+                else ""
+            )
+            if note:
+                self._relax(env, work, log, note)
             result = self._run(env, work, fallback)
+            outputs.append(result.output)
             log.write(f"\n## {name} (fallback): {fallback}\n{result.output}\n")
             log.write(f"# exit {result.exit_code}\n")
             if result.exit_code == 0:
                 return
         kept = self._keep_log(env, work, log)
         why = "timed out" if result.timed_out else f"exit {result.exit_code}"
-        raise EnvBuildError(
+        hint = _system_hint("\n".join(outputs))
+        message = (
             f"{env.repo}@{env.commit[:12]} (python {env.spec.python}): step {name} failed "
-            f"({why}): {command}\nlog: {kept}\n{result.output[-3000:]}"
+            f"({why}): {command}\nlog: {kept}\n{hint}{result.output[-3000:]}"
         )
+        if result.timed_out:  # may pass on a less loaded machine: not recorded
+            raise EnvBuildError(message)
+        raise EnvStepFailed(message, log=kept)
+
+    def _accept_yanked(self, env: Environment, work: Path, log, result: ExecResult) -> bool:
+        """Pin the yanked versions uploaded before the cutoff that `result` names."""
+        added = add_pins(work / "tmp" / _YANKED_CONSTRAINTS, yanked_pins(result.output))
+        if added:
+            pins = " ".join(f"{n}=={v}" for n, v in added.items())
+            log.write(f"# yanked now, uploaded before {env.spec.exclude_newer}: accepting {pins}\n")
+        return bool(added)
+
+    def _oldest_wheels(self, env: Environment, work: Path, log, result: ExecResult) -> bool:
+        """For each package `result` could not build (its release before the cutoff has no
+        wheel for the interpreter), pin the oldest release with one and exempt it from the
+        cutoff; whether anything changed. Exact pins of the spec are never moved."""
+        exempt = _read_lines(work / "tmp" / _EXEMPT)
+        pinned = set(exact_pins(env.spec))
+        changed = False
+        for package, version in failed_builds(result.output).items():
+            if package in pinned or package in exempt:
+                continue
+            query = oldest_wheel_command(
+                UV_IN_SANDBOX, f"{VENV}/bin/python", env.spec, package, version
+            )
+            found = self._run(env, work, query)
+            log.write(f"\n## oldest wheel: {query}\n{found.output}\n# exit {found.exit_code}\n")
+            wheel = pinned_version(found.output, package) if found.exit_code == 0 else None
+            if wheel is None:
+                continue
+            add_pins(work / "tmp" / _YANKED_CONSTRAINTS, {package: wheel})
+            with open(work / "tmp" / _EXEMPT, "a") as handle:
+                handle.write(package + "\n")
+            self._relax(
+                env,
+                work,
+                log,
+                f"{package} {version} (newest before the cutoff {env.spec.exclude_newer}) did "
+                f"not build for python {env.spec.python}: {package}=={wheel}, its oldest "
+                "release with a wheel for it, is used (exempt from the cutoff)",
+            )
+            changed = True
+        return changed
+
+    def _relax(self, env: Environment, work: Path, log, note: str) -> None:
+        """Record a departure from the resolution rule: build log, warning, and the
+        environment's record (VenvBuild.relaxed)."""
+        log.write(f"# RELAXED: {note}\n")
+        logger.warning("environment %s: %s", env.key, note)
+        with open(work / "tmp" / _RELAXED, "a") as handle:
+            handle.write(note.replace("\n", " ") + "\n")
 
     def _keep_log(self, env: Environment, work: Path, log: io.TextIOBase) -> str:
         """Keep the failed build's log beside the cache entry; where it went, or why not
@@ -292,6 +394,11 @@ class EnvBuilder:
         if (work / "tmp" / _YANKED_CONSTRAINTS).exists():
             in_sandbox = f"/tmp/{_YANKED_CONSTRAINTS}"
             build_env |= {"UV_CONSTRAINT": in_sandbox, "PIP_CONSTRAINT": in_sandbox}
+        if build_constraints(env.spec):
+            (work / "tmp" / _BUILD_CONSTRAINTS).write_text(
+                "\n".join(build_constraints(env.spec)) + "\n"
+            )
+            build_env["UV_BUILD_CONSTRAINT"] = f"/tmp/{_BUILD_CONSTRAINTS}"
         interpreter = find_interpreter(env.spec.python)
         mounts = [
             Mount(work / "testbed", TESTBED, writable=True),
@@ -338,7 +445,7 @@ class EnvBuilder:
                 append_excludes(testbed, "build artifacts of the environment", untracked)
             return git_output("rev-parse", "HEAD", cwd=testbed).strip()
         except (UnsafeRepository, GitError, OSError) as exc:
-            raise EnvBuildError(
+            raise EnvStepFailed(
                 f"the build left the testbed's git repository unusable, refused: {exc}"
             ) from exc
 
@@ -352,6 +459,22 @@ def _with_uv(command: str, uv_install: str) -> str | None:
     for start, end, _ in reversed(spans):
         command = command[:start] + uv_install + command[end:]
     return command
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The non-empty lines of `path` ([] when it does not exist)."""
+    if not path.is_file():
+        return []
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+def _relaxed(command: str, spec: EnvSpec, exempt: list[str]) -> str:
+    """`command` with the packages relaxed so far exempt from the cutoff in each of its uv
+    installs (they carry the spec's resolution flags verbatim)."""
+    if not exempt or not spec.exclude_newer:
+        return command
+    rule = shlex.join(uv_resolution_args(spec))
+    return command.replace(rule, shlex.join(uv_resolution_args(spec, tuple(exempt))))
 
 
 def _uv_did_not_run(result: ExecResult) -> bool:

@@ -40,10 +40,16 @@ from pydantic import BaseModel, ConfigDict
 from swelego_ray.envs._setup_container import run_and_commit
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
 from swelego_ray.envs._swebench_specs import REQUIREMENTS_DROP, requirements_step_candidates
+from swelego_ray.envs.failures import (
+    EnvStepFailed,
+    forget_failures,
+    record_failure,
+    refuse_recorded,
+)
 from swelego_ray.envs.interpreters import find_interpreter
 from swelego_ray.envs.project_deps import local_target_extras, static_dependencies
 from swelego_ray.envs.repos import cached_checkout, file_lock
-from swelego_ray.envs.resolution import pip_install_args
+from swelego_ray.envs.resolution import build_constraints, pip_install_args
 from swelego_ray.envs.wheelhouse import wheelhouse
 from swelego_ray.gitsafe import GIT_SHELL, reset_shell
 from swelego_ray.sandbox import TESTBED, VENV
@@ -99,6 +105,9 @@ class ImageConfig(BaseModel):
     wheelhouse: bool = False
     """`pip download` on the host, `pip install --no-index` in a build without network."""
     build_timeout_s: float = 1800.0
+    retry_failed_builds: bool = False
+    """Build images whose last set-up failed again (envs.failures) instead of refusing
+    them with the recorded error."""
 
 
 def _recipe(name: str) -> str:
@@ -121,30 +130,45 @@ def _venv_script(spec: EnvSpec) -> str:
 
 
 def _step_requirements(spec: EnvSpec, checkout: Path) -> list[str]:
-    """Requirement arguments of the spec's `python -m pip install ...` steps, for the
-    offline wheelhouse: named requirements as given, `-r FILE` as FILE's path in the
-    checkout; the project itself (`.`, `-e .[test]`) is built in the image, its declared
-    dependencies downloaded (envs.project_deps)."""
-    found: list[str] = []
+    """Requirement arguments of all the spec's `python -m pip install ...` steps, in order
+    (`_requirement_groups` keeps them apart)."""
+    return [arg for group in _requirement_groups(spec, checkout) for arg in group]
+
+
+def _requirement_groups(spec: EnvSpec, checkout: Path) -> list[list[str]]:
+    """Requirement arguments of each of the spec's `python -m pip install ...` commands,
+    one list per command in build order, for the offline wheelhouse: named requirements
+    as given, `-r FILE` as FILE's path in the checkout; the project itself (`.`,
+    `-e .[test]`) is built in the image, its declared dependencies downloaded
+    (envs.project_deps). Each list is resolved on its own, as the local builder installs
+    each command on its own (a later pin of a package replaces an earlier one)."""
+    groups: list[list[str]] = []
     for command in [*spec.pre_install, *spec.install]:
         candidates = requirements_step_candidates(command)
         if candidates is not None:  # SWE-bench's "requirements file" step
-            found += _requirements_file_args(checkout, candidates)
+            groups.append(_requirements_file_args(checkout, candidates))
             continue
         for args in pip_install_args(command):
-            tokens = iter(args)
-            for token in tokens:
-                if token in ("-r", "--requirement"):
-                    name = next(tokens, "")
-                    found += ["-r", str(checkout / name)] if "$" not in name else []
-                elif token in ("-e", "--editable"):
-                    found += _project_deps(checkout, next(tokens, ""))
-                elif token in ("-c", "--constraint", "-i", "--index-url"):
-                    next(tokens, None)
-                elif token.startswith("."):
-                    found += _project_deps(checkout, token)
-                elif not token.startswith(("-", "/", "$")):
-                    found.append(token)
+            groups.append(_install_args(args, checkout))
+    return [group for group in groups if group]
+
+
+def _install_args(args: list[str], checkout: Path) -> list[str]:
+    """What one `pip install ARGS` needs downloaded (see _requirement_groups)."""
+    found: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        if token in ("-r", "--requirement"):
+            name = next(tokens, "")
+            found += ["-r", str(checkout / name)] if "$" not in name else []
+        elif token in ("-e", "--editable"):
+            found += _project_deps(checkout, next(tokens, ""))
+        elif token in ("-c", "--constraint", "-i", "--index-url"):
+            next(tokens, None)
+        elif token.startswith("."):
+            found += _project_deps(checkout, token)
+        elif not token.startswith(("-", "/", "$")):
+            found.append(token)
     return found
 
 
@@ -269,11 +293,21 @@ class ImageBuilder:
         tag = self.tag_for(env)
         if self.image_exists(tag):
             return tag
+        retry = self.config.retry_failed_builds
+        if not retry:
+            refuse_recorded(self.cache_dir, "docker", env)
         with file_lock(self.cache_dir / "docker" / "locks" / f"{tag.split(':')[1]}.lock"):
             if self.image_exists(tag):
                 return tag
+            if not retry:  # another process may have failed meanwhile
+                refuse_recorded(self.cache_dir, "docker", env)
             started = time.monotonic()
-            self._build_env(env, tag)
+            try:
+                self._build_env(env, tag)
+            except EnvStepFailed as exc:
+                record_failure(self.cache_dir, env, "docker", exc)
+                raise
+            forget_failures(self.cache_dir, [env.key], ("docker",))
             logger.info("built %s for %s in %.1fs", tag, env.key, time.monotonic() - started)
         return tag
 
@@ -351,13 +385,23 @@ class ImageBuilder:
             self._run_build(ctx, tag, args, {})
 
     def _wheels(self, spec: EnvSpec, checkout: Path) -> list[Path]:
-        """Wheels for the build basics, the spec's packages and what its pip install steps
-        name (requirements files read from the checkout), downloaded in a build sandbox
-        (envs.wheelhouse: their setup code never runs on the host) once per list. Under a
-        cutoff, uv resolves first (the builder's rule, envs/resolution.py) and pip
-        downloads exactly those pins."""
-        requirements = [*_BUILD_PACKAGES, *spec.packages, *_step_requirements(spec, checkout)]
-        return wheelhouse(self.cache_dir, spec, checkout, requirements, self.config.build_timeout_s)
+        """Wheels for the build basics with the spec's packages, then for each pip install
+        command of its steps (requirements files read from the checkout), in build order:
+        one resolution per install, as the local builder installs them, so two steps that
+        pin different versions of a package both find theirs (flask 2.3's requirements
+        pin markupsafe 2.1.2, SWE-bench's spec 2.1.1; the later install wins, as it does
+        locally). Downloaded in a build sandbox (envs.wheelhouse: their setup code never
+        runs on the host) once per list. Under a cutoff, uv resolves first (the builder's
+        rule, envs/resolution.py) and pip downloads exactly those pins."""
+        tools = [*_BUILD_PACKAGES, *build_constraints(spec)]  # setuptools<81 when dated so
+        groups = [[*tools, *spec.packages], *_requirement_groups(spec, checkout)]
+        files: dict[str, Path] = {}
+        for group in groups:
+            for path in wheelhouse(
+                self.cache_dir, spec, checkout, group, self.config.build_timeout_s
+            ):
+                files.setdefault(path.name, path)  # one file name is one distribution file
+        return list(files.values())
 
     def _build_env(self, env: Environment, tag: str) -> None:
         """The venv image (shared by every commit with the same base, Python and
@@ -430,7 +474,11 @@ class ImageBuilder:
             kept = logs / f"{name}.failed.log"
             with contextlib.suppress(OSError):
                 (logs / f"{name}.log").replace(kept)
-            raise EnvBuildError(f"image build for {what} failed: {exc}") from exc
+            detail = str(exc).replace(str(logs / f"{name}.log"), str(kept))
+            message = f"image build for {what} failed: {detail}"
+            if isinstance(exc, EnvStepFailed):
+                raise EnvStepFailed(message, log=str(kept)) from exc
+            raise EnvBuildError(message) from exc
         (logs / f"{name}.log").unlink(missing_ok=True)
         if not self.image_exists(tag):
             raise EnvBuildError(f"image build for {what} ended without an image {tag}")

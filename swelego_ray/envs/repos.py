@@ -2,9 +2,13 @@
 
 A source is a local directory (plain or a git checkout), a local git mirror (bare or
 not), or a git URL. `materialize` turns (source, commit) into a checkout whose .git holds
-only the history up to that commit: one local branch, no remotes, no tags, a fresh
-reflog, so an agent cannot `git log --all` its way to the fix. `cached_checkout` keeps
-one such checkout per (repo, commit) under a cache root, safe across processes.
+only the history up to that commit: one local branch, no remotes, a fresh reflog, and of
+a local source's tags only those on that history and not newer than the commit (so
+versioneer / setuptools_scm see the version a clone had then, not 0+untagged), so an agent
+cannot `git log --all` its way to the fix. A shallow source (history cut short) is refused
+with what to do about it: builds and sanitising need the whole history up to the commit.
+`cached_checkout` keeps one such checkout per (repo, commit) under a cache root, safe
+across processes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ _GIT_ENV = {
     "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
 }
 _FETCH_TIMEOUT_S = 3600.0  # a large repository over the network
+_TAGS_PER_FETCH = 500  # refspecs per git fetch (command-line length)
 RUN_CACHES = ("__pycache__/", "*.py[co]", ".pytest_cache/", ".hypothesis/", ".mypy_cache/")
 
 
@@ -105,35 +110,6 @@ def resolve_commit(source: str, commit: str) -> str:
     return proc.stdout.strip()
 
 
-def scm_version(source: str, commit: str) -> str | None:
-    """The version a full clone would report for `commit` (via its nearest tag), or None.
-
-    Checkouts here carry no tags (no future history may leak), so setuptools_scm would
-    report 0.1.devN and break `minversion` checks (e.g. pytest's own pyproject); builds
-    set SETUPTOOLS_SCM_PRETEND_VERSION to this instead. Only local git sources are asked.
-    """
-    from packaging.version import InvalidVersion, Version
-
-    if is_url(source) or not _is_git_dir(Path(source).expanduser()):
-        return None
-    described = _git(
-        "describe", "--tags", "--long", "--match", "*[0-9]*", commit, cwd=source, check=False
-    )
-    match = re.fullmatch(r"(?:.*?)(\d[^-]*)-(\d+)-g[0-9a-f]+", described)
-    if not match:
-        return None
-    try:
-        version = Version(match.group(1))
-    except InvalidVersion:
-        return None
-    distance = int(match.group(2))
-    if distance == 0:
-        return str(version)
-    if version.dev is not None:  # 8.0.0.dev0 + 53 commits -> 8.0.0.dev53
-        return f"{version.base_version}.dev{version.dev + distance}"
-    return f"{version}.post{distance}"
-
-
 def commit_date(source: str, commit: str) -> str | None:
     """`commit`'s committer date (ISO 8601) in a local git source, else None."""
     if is_url(source) or not _is_git_dir(Path(source).expanduser()):
@@ -167,10 +143,77 @@ def materialize(source: str, commit: str, dest: Path | str) -> str:
         raise RepoSourceError(f"{source}: cannot fetch commit {sha}: {exc}") from exc
     if proc.returncode != 0:
         raise RepoSourceError(f"{source}: cannot fetch commit {sha}: {proc.stderr.strip()[-2000:]}")
+    _refuse_incomplete(dest, source, sha)
     _git("update-ref", "-m", f"swelego: checkout {sha}", f"refs/heads/{BRANCH}", sha, cwd=dest)
     _git("checkout", "-q", "-f", BRANCH, cwd=dest)
+    if not is_url(source):
+        _fetch_tags(source, sha, dest)
     _finish_checkout(dest)
     return sha
+
+
+def _git_dir(source: str) -> Path:
+    """The git directory of a local source (a checkout's .git, or the bare repository)."""
+    path = Path(source).expanduser()
+    return path / ".git" if (path / ".git").is_dir() else path
+
+
+def _refuse_incomplete(dest: Path, source: str, sha: str) -> None:
+    """RepoSourceError when the history of `sha` fetched into `dest` is not whole: a
+    shallow source (history cut at its .git/shallow commits; git's fetch then leaves
+    commits without their parents and says nothing) or any other missing commit. Names
+    the source, where the history is cut, and the fix."""
+    shallow = [] if is_url(source) else _git_dir(source) / "shallow"
+    cut = shallow.read_text().split() if shallow and shallow.is_file() else []
+    walk = run_git("rev-list", "--count", sha, cwd=dest, env=_GIT_ENV)
+    if walk.returncode == 0:
+        return
+    if cut:
+        where = f"is a shallow clone: history cut at {', '.join(c[:12] for c in cut[:3])}"
+        where += " ..." if len(cut) > 3 else ""
+    else:
+        where = f"gave an incomplete history of {sha[:12]}: {walk.stderr.strip()[-500:]}"
+    raise RepoSourceError(
+        f"{source} {where}; a checkout of {sha[:12]} needs the whole history up to it "
+        "(sanitising and version lookups read it). Make the source complete: "
+        "`git -C SOURCE fetch --unshallow`, or mirror it again with `git clone --mirror URL`"
+    )
+
+
+def tags_up_to(source: str, sha: str) -> list[str]:
+    """The tag refs of a local git `source` on `sha`'s history (merged into it) and not
+    newer than it (tag date, or the tagged commit's date, at most sha's commit date)."""
+    when = int(_git("log", "-1", "--format=%ct", sha, "--", cwd=source) or 0)
+    listing = _git(
+        "for-each-ref",
+        f"--merged={sha}",
+        "--format=%(refname) %(creatordate:unix)",
+        "refs/tags",
+        cwd=source,
+    )
+    tags = []
+    for line in listing.splitlines():
+        ref, _, stamp = line.rpartition(" ")
+        if ref.startswith("refs/tags/") and stamp.isdigit() and int(stamp) <= when:
+            tags.append(ref)
+    return tags
+
+
+def _fetch_tags(source: str, sha: str, dest: Path) -> None:
+    """Copy `tags_up_to(source, sha)` into the checkout at `dest` (their commits are
+    already there; annotated tag objects come with them)."""
+    tags = tags_up_to(source, sha)
+    for start in range(0, len(tags), _TAGS_PER_FETCH):
+        refspecs = [f"{ref}:{ref}" for ref in tags[start : start + _TAGS_PER_FETCH]]
+        fetch = ("fetch", "-q", "--no-tags", "--no-write-fetch-head", source, *refspecs)
+        try:
+            proc = run_git(*fetch, cwd=dest, env=_GIT_ENV, timeout_s=_FETCH_TIMEOUT_S)
+        except GitError as exc:
+            raise RepoSourceError(f"{source}: cannot fetch the tags of {sha}: {exc}") from exc
+        if proc.returncode != 0:
+            raise RepoSourceError(
+                f"{source}: cannot fetch the tags of {sha}: {proc.stderr.strip()[-2000:]}"
+            )
 
 
 def _snapshot_plain_dir(src: Path, commit: str, dest: Path) -> str:

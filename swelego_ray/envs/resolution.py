@@ -16,6 +16,10 @@ Two exemptions keep deliberate choices working: packages a spec pins exactly (`=
 SWE-bench's pytest 8.0 spec pins pluggy==1.3.0, published after some of its commits) and
 the build tools (pip, setuptools, wheel: what the builder seeds today, and what isolated
 builds of old sdists need, e.g. setuptools>=40.8.0) are resolved without the cutoff.
+Isolated builds of a dated environment whose cutoff is older than setuptools 81 (which
+removed pkg_resources) are constrained to setuptools<81 (`build_constraints`): the build
+tooling of the time imports pkg_resources (pytest 5.4's setuptools_scm 4.x failed to
+build its own project with today's setuptools).
 
 Yanked releases: uv (like pip's resolver) only takes a yanked version that is pinned with
 `==` (requirement, constraint or override). A version uploaded before the cutoff existed
@@ -23,6 +27,20 @@ then, so when a resolution under a cutoff fails on yanked versions (types-pkg_re
 all of whose versions are yanked today), `yanked_pins` reads them from uv's message and the
 caller retries with `NAME==VERSION` constraints (newest yanked version named per package;
 under --exclude-newer uv names no version uploaded after the cutoff).
+
+The test runner: a spec that asks for pytest without a version (SWE-bench's requests,
+matplotlib, seaborn, ... specs: "the current pytest", as its images have) gets it and what
+it needs to run (RUNNER_PACKAGES) without the cutoff: under an old cutoff plain `pytest`
+resolves to 2.x, which has no `pytest` command (requests 2014 tasks exited 127).
+
+Packages with no wheel for the interpreter before the cutoff: a release from before the
+cutoff may only be an sdist for a newer Python (numpy 1.18 on 3.9, netCDF4 1.5.3), whose
+build then fails. When a step fails that way, `failed_builds` names the packages uv could
+not build, `oldest_wheel_command` asks uv (in the build sandbox) for the oldest release at
+or above that version with a wheel for the interpreter, and the step is retried with that
+release pinned (a constraint) and the package exempt from the cutoff: the nearest thing to
+"as it was then" that installs. Each such relaxation is logged in the build log and as a
+warning, and kept in the built environment's record (VenvBuild.relaxed).
 
 pip steps (fallbacks, and pip-only flags) resolve without the cutoff: pip has
 `--uploaded-prior-to` only from 26.0 (venvs of Python <= 3.8 get older pips) and no
@@ -48,7 +66,23 @@ from swelego_ray.envs._spec import EnvBuildError, EnvSpec
 
 CUTOFF_MARGIN = timedelta(days=1)
 BUILD_TOOLS = ("pip", "setuptools", "wheel")
+# What the current pytest needs to run on any interpreter SWE-bench uses (colorama only on
+# Windows); uv backtracks within these where a newer one does not fit the interpreter.
+RUNNER_PACKAGES = (
+    "pytest",
+    "pluggy",
+    "py",
+    "iniconfig",
+    "exceptiongroup",
+    "tomli",
+    "pygments",
+    "packaging",
+    "colorama",
+)
+# setuptools 81.0.0 (no pkg_resources) was uploaded at this time (PyPI's upload time).
+PKG_RESOURCES_REMOVED = "2026-02-06T21:10:37Z"
 YANK_RETRIES = 3  # rounds of yanked pins per resolution (each round may surface another)
+WHEEL_RETRIES = 4  # rounds of "oldest release with a wheel" per step (one package each)
 
 # `python -m pip install ARGS` as a whole shell command (start of the text or after a
 # separator / `then` / `do` / `else`); ARGS run to the next separator.
@@ -57,6 +91,8 @@ _PIP_INSTALL = re.compile(
 )
 _ARGS_END = re.compile(r"[;&|\n]")
 _YANKED = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:==|<=)([0-9][^\s,]*) was yanked")
+# uv: "Failed to build `numpy==1.18.3`", "Failed to download and build `iniconfig==0.1`".
+_FAILED_BUILD = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9][\w.-]*)==([^`\s]+)`")
 
 
 def uv_bin() -> str:
@@ -121,31 +157,88 @@ def pip_install_args(command: str) -> list[list[str]]:
 
 def exact_pins(spec: EnvSpec) -> list[str]:
     """Canonical names the spec pins with `==` (in `packages` or its pip install steps)."""
+    names = {
+        canonicalize_name(r.name)
+        for r in _spec_requirements(spec)
+        if any(s.operator in ("==", "===") for s in r.specifier)
+    }
+    return sorted(names)
+
+
+def _spec_requirements(spec: EnvSpec) -> list[Requirement]:
+    """The requirements the spec names (in `packages` and its pip install steps)."""
     tokens = list(spec.packages)
     for command in [*spec.pre_install, *spec.install]:
         for args in pip_install_args(command):
             tokens += args
-    names = set()
+    found = []
     for token in tokens:
-        if token.startswith("-") or "==" not in token:
+        if token.startswith("-"):
             continue
         try:
-            requirement = Requirement(token)
+            found.append(Requirement(token))
         except InvalidRequirement:
             continue
-        if any(s.operator in ("==", "===") for s in requirement.specifier):
-            names.add(canonicalize_name(requirement.name))
-    return sorted(names)
+    return found
 
 
-def uv_resolution_args(spec: EnvSpec) -> list[str]:
-    """The flags every uv resolution for `spec` carries (none without a cutoff)."""
+def asks_for_current_runner(spec: EnvSpec) -> bool:
+    """Whether the spec names pytest without any version specifier."""
+    return any(
+        canonicalize_name(r.name) == "pytest" and not r.specifier for r in _spec_requirements(spec)
+    )
+
+
+def cutoff_exempt(spec: EnvSpec) -> list[str]:
+    """Canonical names resolved without the spec's cutoff: the build tools, the spec's
+    exact pins, and the test runner when the spec asks for pytest without a version."""
+    runner = RUNNER_PACKAGES if asks_for_current_runner(spec) else ()
+    return sorted({*BUILD_TOOLS, *exact_pins(spec), *runner})
+
+
+def uv_resolution_args(spec: EnvSpec, extra_exempt: tuple[str, ...] = ()) -> list[str]:
+    """The flags every uv resolution for `spec` carries (none without a cutoff);
+    `extra_exempt`: packages relaxed during the build (see failed_builds)."""
     if not spec.exclude_newer:
         return []
     args = ["--exclude-newer", spec.exclude_newer]
-    for name in sorted({*BUILD_TOOLS, *exact_pins(spec)}):
+    for name in sorted({*cutoff_exempt(spec), *extra_exempt}):
         args += ["--exclude-newer-package", f"{name}=false"]
     return args
+
+
+def build_constraints(spec: EnvSpec) -> list[str]:
+    """Constraints of isolated (sdist / PEP 517) builds for `spec`: setuptools<81 when the
+    cutoff predates its release (module docstring); none otherwise."""
+    if spec.exclude_newer and _utc(spec.exclude_newer, "exclude_newer") < _utc(
+        PKG_RESOURCES_REMOVED, "release time"
+    ):
+        return ["setuptools<81"]
+    return []
+
+
+def failed_builds(output: str) -> dict[str, str]:
+    """{name: version} of the packages a failed uv step could not build from source."""
+    return {canonicalize_name(name): version for name, version in _FAILED_BUILD.findall(output)}
+
+
+def oldest_wheel_command(uv: str, python: str, spec: EnvSpec, name: str, version: str) -> str:
+    """Shell asking uv for the oldest release of `name` at or above `version` that has a
+    wheel for `python` (uploaded at any time), printed as `name==X`; the rest of the
+    spec's rule applies to nothing else (`--no-deps`)."""
+    args = [uv, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--no-deps"]
+    args += ["--python", python, "--resolution", "lowest", "--only-binary", name]
+    args += [*uv_resolution_args(spec, (name,)), "-"]
+    return f"echo {shlex.quote(f'{name}>={version}')} | {shlex.join(args)}"
+
+
+def pinned_version(output: str, name: str) -> str | None:
+    """The version `uv pip compile` printed for `name`, or None."""
+    for line in output.splitlines():
+        left, sep, right = line.strip().partition("==")
+        if sep and canonicalize_name(left) == canonicalize_name(name):
+            return right.split(";")[0].strip()
+    return None
 
 
 def yanked_pins(output: str) -> dict[str, str]:
@@ -208,6 +301,9 @@ def resolve_pins(
     command = [uv_bin(), "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
     command += ["--python", str(interpreter), *uv_resolution_args(spec), str(wanted)]
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    if build_constraints(spec):
+        (workdir / "build-constraints.txt").write_text("\n".join(build_constraints(spec)) + "\n")
+        env["UV_BUILD_CONSTRAINT"] = str(workdir / "build-constraints.txt")
     for attempt in range(YANK_RETRIES + 1):
         if constraints.exists():
             env["UV_CONSTRAINT"] = str(constraints)

@@ -14,12 +14,9 @@ from packaging.version import Version
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
 from swelego_ray.envs._swebench_specs import has_swebench_spec, swebench_spec
 from swelego_ray.envs.interpreters import available_versions
-from swelego_ray.envs.repos import cached_checkout, commit_date, is_url, scm_version
+from swelego_ray.envs.repos import cached_checkout, commit_date, is_url
 from swelego_ray.envs.resolution import cutoff_for
 from swelego_ray.schema import Task
-
-# Tells setuptools_scm the version a full clone would have (our checkouts carry no tags).
-SCM_VERSION_VAR = "SETUPTOOLS_SCM_PRETEND_VERSION"
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +95,6 @@ def _environment_for(
     if task.env_spec is None and not (task.version and has_swebench_spec(task.repo, task.version)):
         checkout = cached_checkout(task.repo, source, commit, cache_root)
     spec = spec_for(task, checkout, allow_system_steps=allow_system_steps)
-    version = scm_version(source, commit)
-    if version and SCM_VERSION_VAR not in spec.env_vars:
-        spec = spec.model_copy(update={"env_vars": {**spec.env_vars, SCM_VERSION_VAR: version}})
     if task.created_at and not spec.exclude_newer:  # historical: resolve as it was then
         cutoff = _cutoff(task, source, commit, cache_root)
         spec = spec.model_copy(update={"exclude_newer": cutoff})

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from swelego_ray.runconfig import StageRunConfig
 from swelego_ray.schema import Task, duplicates, text_problem
+from swelego_ray.schema.rows import json_rows, jsonl_rows
 
 GOLD, EMPTY = "gold", "empty"
+PATCH_KEY = "model_patch"
 
 
 class EvaluateConfig(StageRunConfig):
@@ -66,6 +67,19 @@ class Prediction(BaseModel):
         return self.model_name_or_path.encode("utf-8", "replace").decode()
 
 
+def _missing_patch_key(row: Any) -> str | None:
+    """Why a prediction row lacks SWE-bench's patch key (`model_patch`; null means an
+    empty patch), naming the keys it has, or None. A misnamed key (`patch`, `model`)
+    would otherwise grade every instance as an empty patch."""
+    if not isinstance(row, dict) or PATCH_KEY in row:
+        return None
+    keys = ", ".join(sorted(map(str, row))) or "none"
+    return (
+        f"no {PATCH_KEY!r} key (keys: {keys}); SWE-bench predictions hold the patch as "
+        f"{PATCH_KEY!r} (and the model as 'model_name_or_path')"
+    )
+
+
 def load_predictions(source: str, tasks: list[Task]) -> dict[str, Prediction]:
     """Predictions by instance id; every id must name a task and appear once (a file with
     duplicates is refused, listing them all). Text that is not valid Unicode is kept here:
@@ -87,24 +101,17 @@ def load_predictions(source: str, tasks: list[Task]) -> dict[str, Prediction]:
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"predictions file not found: {source} (or use gold / empty)")
-    text = path.read_text()
     if path.suffix == ".json":
-        loaded = json.loads(text)
-        rows = list(loaded.values()) if isinstance(loaded, dict) else loaded
-        places = [f"item {i}" for i in range(len(rows))]
+        rows, places = json_rows(path.read_bytes(), str(path), "predictions")
     else:
-        pairs = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
-        rows, places = [], []
-        for lineno, line in pairs:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from exc
-            places.append(f"line {lineno}")
+        rows, places = jsonl_rows(path.read_text(), str(path))
     known = {t.instance_id for t in tasks}
     preds: list[Prediction] = []
     for row, place in zip(rows, places, strict=True):
         at = f"{path}:{place.removeprefix('line ')}"
+        missing = _missing_patch_key(row)
+        if missing:
+            raise ValueError(f"{at}: {missing}")
         try:
             pred = Prediction.model_validate(row)
         except ValueError as exc:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from swelego_ray.evaluate._instance import InstanceResult
 from swelego_ray.grading import Outcome
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: SWE-bench's semantics for empty patches and errors
 
 
 class EvaluationReport(BaseModel):
@@ -53,19 +53,29 @@ def build_report(
 ) -> EvaluationReport:
     """`all_ids`: every task in scope; `results`: one per submitted instance.
 
-    Unlike SWE-bench, empty patches are run (their tests show what the task demands):
-    they are listed in empty_patch_ids and also graded like any other instance."""
-    by_outcome: dict[Outcome, list[str]] = {o: [] for o in Outcome}
+    SWE-bench's run report semantics (swebench.harness.reporting, 4.x), field by field:
+    `total_instances` counts the tasks in scope; `submitted_*` the predictions for them;
+    `incomplete_ids` the tasks with no prediction; `empty_patch_ids` the predictions
+    whose patch is empty, which count nowhere else (neither completed nor unresolved nor
+    error); of the rest, those graded are `completed_ids` (split into `resolved_ids` and
+    `unresolved_ids`) and those that could not be graded (an infrastructure error: the
+    environment, the patch not applying, a timeout, ...) are `error_ids` only.
+
+    Unlike SWE-bench, empty patches are still run (their tests show what the task
+    demands): their outcome is in `results`, `reasons` and report.md, not in the counts."""
     reasons, details = {}, {}
     for r in results:
-        by_outcome[r.report.outcome].append(r.instance_id)
         if r.report.reason:
             reasons[r.instance_id] = r.report.reason
             details[r.instance_id] = r.report.detail[:2000]
     tampering = {r.instance_id: _tampering(r) for r in results if r.report.tampering}
     submitted = [r.instance_id for r in results]
-    completed = by_outcome[Outcome.RESOLVED] + by_outcome[Outcome.UNRESOLVED]
     empty = [r.instance_id for r in results if r.empty_patch]
+    by_outcome: dict[Outcome, list[str]] = {o: [] for o in Outcome}
+    for r in results:
+        if not r.empty_patch:
+            by_outcome[r.report.outcome].append(r.instance_id)
+    completed = by_outcome[Outcome.RESOLVED] + by_outcome[Outcome.UNRESOLVED]
     return EvaluationReport(
         total_instances=len(all_ids),
         submitted_instances=len(submitted),
@@ -75,7 +85,7 @@ def build_report(
         empty_patch_instances=len(empty),
         error_instances=len(by_outcome[Outcome.ERROR]),
         completed_ids=sorted(completed),
-        incomplete_ids=sorted(set(all_ids) - set(completed)),
+        incomplete_ids=sorted(set(all_ids) - set(submitted)),
         empty_patch_ids=sorted(empty),
         submitted_ids=sorted(submitted),
         resolved_ids=sorted(by_outcome[Outcome.RESOLVED]),
@@ -116,10 +126,12 @@ _HEADER = ["instance", "outcome", "reason", "F2P pass", "P2P pass", "seconds"]
 
 
 def summary_line(report: EvaluationReport) -> str:
+    missing = len(report.incomplete_ids)
     return (
         f"resolved {report.resolved_instances}/{report.total_instances} "
         f"({100 * report.resolve_rate:.1f}%), unresolved {report.unresolved_instances}, "
         f"errors {report.error_instances}, empty patches {report.empty_patch_instances}"
+        + (f", no prediction {missing}" if missing else "")
         + (f", tampering {len(report.tampered_ids)}" if report.tampered_ids else "")
     )
 

@@ -19,17 +19,24 @@ from swelego_ray.schema._trajectory import (
     Trajectory,
 )
 from swelego_ray.schema._trajectory_io import (
+    FORMATS as TRAJECTORY_FORMATS,
+)
+from swelego_ray.schema._trajectory_io import (
     ReadResult,
     RecordError,
     TrajectoryFormatError,
+    detect_format,
     parse_trajectory,
     read_trajectories,
+    read_trajectory_bytes,
+    row_instance_id,
     write_trajectories,
 )
 
 __all__ = [
     "TASK_FORMAT",
     "TRAJECTORY_FORMAT",
+    "TRAJECTORY_FORMATS",
     "EnvSpec",
     "Environment",
     "FunctionCall",
@@ -43,10 +50,13 @@ __all__ = [
     "ToolCall",
     "Trajectory",
     "TrajectoryFormatError",
+    "detect_format",
     "duplicates",
     "parse_trajectory",
     "read_tasks",
     "read_trajectories",
+    "read_trajectory_bytes",
+    "row_instance_id",
     "text_problem",
     "write_tasks",
     "write_trajectories",

@@ -1,10 +1,21 @@
-"""Task import/export: SWE-bench JSONL and Parquet, lossless in both directions."""
+"""Task import/export: SWE-bench JSONL and Parquet, lossless in both directions.
+
+Reads SWE-bench's splits as published (Lite, Verified, Full, ...): JSONL, JSON (a list,
+or JSON Lines under a .json name, read as such with a warning), Parquet, and a local
+`datasets` directory: a hub snapshot (`data/test-00000-of-00001.parquet`), a
+`save_to_disk` directory (`*.arrow` files, one split or a DatasetDict with a directory
+per split) or a `load_dataset` cache (`name-test.arrow`). A directory with several splits
+gives `split` (default "test", the evaluation split), and names the splits it has.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +24,88 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from swelego_ray.schema._task import Task
+from swelego_ray.schema.rows import TaskFormatError, json_rows, jsonl_rows
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPLIT = "test"
+_SPLIT = re.compile(r"(?:^|[/_.-])(train|test|dev|validation|valid)(?=[/_.-]|$)")
+# Files of a datasets directory that hold no rows.
+_METADATA = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
 
 
-class TaskFormatError(ValueError):
-    """A task file row could not be read; names the file, line and problem."""
+def _arrow_rows(path: Path) -> list[dict]:
+    """Rows of a `datasets` Arrow file (IPC stream, as save_to_disk and the cache write;
+    or IPC file format)."""
+    import pyarrow.ipc as ipc
+
+    try:
+        with pa.memory_map(str(path)) as source:
+            return ipc.open_stream(source).read_all().to_pylist()
+    except pa.ArrowInvalid:
+        with pa.memory_map(str(path)) as source:
+            return ipc.open_file(source).read_all().to_pylist()
+
+
+def _split_of(relative: str) -> str | None:
+    found = _SPLIT.findall(relative.lower())
+    return found[-1] if found else None
+
+
+def _dataset_files(root: Path) -> dict[str | None, list[Path]]:
+    """The row files of a datasets directory by split (None: no split in the name)."""
+    files: dict[str | None, list[Path]] = defaultdict(list)
+    for path in sorted(root.rglob("*")):
+        name = path.name
+        if not path.is_file() or name in _METADATA or name.startswith(("cache-", ".")):
+            continue
+        if path.suffix in (".parquet", ".arrow", ".jsonl", ".json"):
+            files[_split_of(str(path.relative_to(root)))].append(path)
+    return files
+
+
+def _read_dataset_dir(root: Path, split: str | None) -> tuple[list[dict], list[str], str]:
+    """Rows, their places and the description of one split of a datasets directory."""
+    files = _dataset_files(root)
+    named = sorted(k for k in files if k is not None)
+    if not files:
+        raise TaskFormatError(
+            f"{root}: no .parquet, .arrow, .jsonl or .json files: not a datasets directory"
+        )
+    if split is not None:
+        chosen = split
+    elif len(files) == 1:
+        chosen = next(iter(files))
+    elif DEFAULT_SPLIT in files:
+        chosen = DEFAULT_SPLIT
+        logger.info("%s: splits %s; reading %r", root, ", ".join(named), DEFAULT_SPLIT)
+    else:
+        raise TaskFormatError(
+            f"{root}: several splits ({', '.join(named)}) and none is {DEFAULT_SPLIT!r}: choose one"
+        )
+    if chosen not in files:
+        raise TaskFormatError(
+            f"{root}: no split {chosen!r}; it has {', '.join(named) or 'no named split'}"
+        )
+    rows: list[dict] = []
+    places: list[str] = []
+    for path in files[chosen]:
+        where = str(path.relative_to(root))
+        if path.suffix == ".arrow":
+            found = _arrow_rows(path)
+            at = [f"{where} row {i}" for i in range(len(found))]
+        elif path.suffix == ".parquet":
+            found = pq.read_table(path).to_pylist()
+            at = [f"{where} row {i}" for i in range(len(found))]
+        elif path.suffix == ".json":
+            found, at = json_rows(path.read_bytes(), str(path))
+            at = [f"{where} {a}" for a in at]
+        else:
+            found, at = jsonl_rows(path.read_text(), str(path))
+            at = [f"{where} {a}" for a in at]
+        rows += found
+        places += at
+    return rows, places, f"{root} (split {chosen})" if chosen else str(root)
 
 
 def text_problem(value: Any, field: str = "") -> str | None:
@@ -96,8 +185,9 @@ def _read_remote(uri: str) -> bytes:
         raise FileNotFoundError(f"task file not found: {uri}") from exc
 
 
-def read_tasks(path: str | Path) -> list[Task]:
-    """Read tasks from .jsonl / .json / .parquet (a local path or an s3:// URI); unknown
+def read_tasks(path: str | Path, split: str | None = None) -> list[Task]:
+    """Read tasks from .jsonl / .json / .parquet (a local path or an s3:// URI) or a local
+    `datasets` directory (module docstring; `split` picks one, default "test"); unknown
     SWE-bench columns go to `meta`. A row that is not a task (text that is not valid
     Unicode included) or an instance id that appears twice refuses the file, naming the
     rows."""
@@ -109,23 +199,19 @@ def read_tasks(path: str | Path) -> list[Task]:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"task file not found: {path}")
+        if path.is_dir():
+            rows, places, where = _read_dataset_dir(path, split)
+            pairs = zip(rows, places, strict=True)
+            tasks = [_parse_row(_split_extra(r), f"{where}: {at}") for r, at in pairs]
+            return _unique(tasks, places, where)
         where, suffix, data = str(path), path.suffix, path.read_bytes()
     if suffix == ".parquet":
         rows = pq.read_table(pa.BufferReader(data)).to_pylist()
         places = [f"row {i}" for i in range(len(rows))]
     elif suffix == ".json":
-        rows = json.loads(data.decode())
-        places = [f"item {i}" for i in range(len(rows))]
+        rows, places = json_rows(data, where)
     else:
-        rows, places = [], []
-        for lineno, line in enumerate(data.decode().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise TaskFormatError(f"{where}:{lineno}: not JSON: {exc}") from exc
-            places.append(f"line {lineno}")
+        rows, places = jsonl_rows(data.decode(), where)
     tasks = [
         _parse_row(_split_extra(r), f"{where}:{at.removeprefix('line ')}")
         for r, at in zip(rows, places, strict=True)
@@ -133,9 +219,13 @@ def read_tasks(path: str | Path) -> list[Task]:
     return _unique(tasks, places, where)
 
 
-def _split_extra(row: dict) -> dict:
-    """Move columns Task does not know (e.g. SWE-bench extras) into meta, losslessly."""
+def _split_extra(row: Any) -> Any:
+    """Move columns Task does not know (e.g. SWE-bench extras) into meta, losslessly;
+    dates (Parquet / Arrow timestamp columns) as ISO 8601 text."""
+    if not isinstance(row, dict):
+        return row  # refused by _parse_row, naming the row
     known = set(Task.model_fields)
+    row = {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in row.items()}
     extra = {k: v for k, v in row.items() if k not in known}
     out = {k: v for k, v in row.items() if k in known}
     if extra:

@@ -44,7 +44,9 @@ class Task(BaseModel):
     env_key: str = ""  # which built environment the task runs in ("" = derive from repo/commit)
     env_spec: dict[str, Any] | None = None  # explicit EnvSpec fields, overriding the registry
     provenance: Provenance = Provenance.REAL
-    difficulty: float | None = None
+    difficulty: float | str | None = None
+    """A number (an estimate, e.g. for synthetic tasks), or SWE-bench Verified's label as
+    published ("<15 min fix", "15 min - 1 hour", ...)."""
     meta: dict[str, Any] = Field(default_factory=dict)
     format: str = TASK_FORMAT
 

@@ -49,6 +49,14 @@ class ToolCall(BaseModel):
     type: Literal["function"] = "function"
     function: FunctionCall
 
+    @field_validator("id", "type", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any, info: Any) -> Any:
+        """Hub exports carry `id: null` / `type: null` for absent values."""
+        if value is None:
+            return "" if info.field_name == "id" else "function"
+        return value
+
 
 class Message(BaseModel):
     """One chat message. Content parts ([{type: text, text}]) are joined at this boundary."""

@@ -8,8 +8,9 @@ counted in the funnel with their reason (and listed in report.json), never silen
 dropped.
 
 Files: examples.arrow (Arrow IPC: input_ids, labels, n_assistant_turns, instance_id,
-label) and report.json (funnel, failures with reasons, masked fractions per rule, the
-curriculum schedule).
+label, masked_tokens) and report.json (what was read per format, the funnel, failures with
+their reasons and the user's file and line, masked fractions per format and rule, the
+curriculum schedule, and `console`: the summary printed on the console).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,50 +49,66 @@ class PreparedData(BaseModel):
     """Hash of the data and every config field that shapes the step sequence."""
     n_examples: int
     report_uri: str
+    settings: dict[str, Any] = {}
+    """The settings `run_hash` covers (a resume names the ones that changed)."""
 
 
 # -- driver side ---------------------------------------------------------------------------
-def prepare_data(config: SFTConfig) -> tuple[PreparedData, Funnel]:
-    """Tokenise `config.data` into `config.out`/data/<hash>/ (or reuse it)."""
+Echo = Callable[[str], None]
+
+
+def prepare_data(config: SFTConfig, echo: Echo | None = None) -> tuple[PreparedData, Funnel]:
+    """Tokenise `config.data` into `config.out`/data/<hash>/ (or reuse it); `echo` gets
+    the read / masking / tokenising summary (the console's)."""
     from swelego_ray.sft._runtime import child_uri, load_tokenizer
 
+    echo = echo or logger.info
     raw = _read_bytes(config.data)
     tokenizer_dir = _tokenizer_dir(config.model)
     tokenizer = load_tokenizer(tokenizer_dir, config.chat_template)
-    key = content_hash(
-        "sft-data/1",
-        content_hash(raw.hex()),
-        _tokenizer_fingerprint(tokenizer),
-        config.task,
-        config.max_length,
-        config.masking.model_dump(mode="json"),
-        config.verifier.model_dump(mode="json"),
-    )
+    data_settings = {
+        "data (file content)": content_hash(raw.hex()),
+        "data_format": config.data_format,
+        "model tokenizer / chat_template": _tokenizer_fingerprint(tokenizer),
+        "task": config.task,
+        "max_length": config.max_length,
+        "masking": config.masking.model_dump(mode="json"),
+        "verifier": config.verifier.model_dump(mode="json"),
+    }
+    key = content_hash("sft-data/2", data_settings)
     store = Store(child_uri(config.out, f"data/{key}"))
-    run_hash = content_hash(
-        key,
-        config.curriculum.model_dump(mode="json"),
-        config.batch_size,
-        config.grad_accum,
-        config.workers,
-        config.seed,
-    )
+    settings = {
+        **data_settings,
+        "curriculum": config.curriculum.model_dump(mode="json"),
+        "batch_size": config.batch_size,
+        "grad_accum": config.grad_accum,
+        "workers": config.workers,
+        "seed": config.seed,
+    }
+    run_hash = content_hash(key, settings)
     funnel = Funnel(stage=f"sft-data:{config.task}")
     if store.exists(REPORT):
         report = store.read_json(REPORT)
         done = report["funnel"]
         funnel.seen, funnel.kept, funnel.skipped_cached = done["in"], done["out"], done["out"]
         funnel.dropped.update(done["dropped"])
-        logger.info("reusing tokenised data %s (%d examples)", store.uri, report["examples"])
+        echo(f"reusing tokenised data {store.uri} ({report['examples']} examples)")
     else:
         report = _tokenise_to_store(raw, config, tokenizer, store, funnel)
+    echo(report.get("console", ""))
     if funnel.kept == 0:
-        raise ValueError(f"data={config.data}: no trainable example ({funnel.render()})")
+        from swelego_ray.sft._runtime import SFTInputError
+
+        raise SFTInputError(
+            f"data={config.data}: no trainable example; details in {store.uri_of(REPORT)}\n"
+            + report.get("console", funnel.render())
+        )
     prepared = PreparedData(
         uri=store.uri,
         run_hash=run_hash,
         n_examples=funnel.kept,
         report_uri=store.uri_of(REPORT),
+        settings=settings,
     )
     return prepared, funnel
 
@@ -102,8 +119,8 @@ def _tokenise_to_store(
     """Read, mask (policy) or build judge samples (verifier), tokenise, write the Arrow file."""
     from swelego_ray.sft.curriculum import CurriculumSchedule
 
-    trajectories, failures = _read_trajectories(raw, config.data, funnel)
-    examples, masking = _examples(trajectories, config, tokenizer, funnel, failures)
+    trajectories, failures, read = _read_trajectories(raw, config, funnel)
+    examples, masking, masking_text = _examples(trajectories, config, tokenizer, funnel, failures)
     columns: dict[str, list] = {name: [] for name in _SCHEMA.names}
     for ex in examples:
         columns["input_ids"].append(ex.input_ids)
@@ -111,6 +128,7 @@ def _tokenise_to_store(
         columns["n_assistant_turns"].append(ex.n_assistant_turns)
         columns["instance_id"].append(ex.instance_id)
         columns["label"].append(ex.label)
+        columns["masked_tokens"].append(ex.n_masked_tokens)
     table = pa.table(columns, schema=_SCHEMA)
     sink = io.BytesIO()
     with pa.ipc.new_file(sink, _SCHEMA) as writer:
@@ -120,8 +138,10 @@ def _tokenise_to_store(
     for reason, n in schedule.dropped.items():  # tokenised, but in no curriculum stage
         funnel.kept -= n
         funnel.dropped[f"curriculum_{reason}"] += n
-    logger.info("%s", schedule.render())
+    console = [read.render(config.data), masking_text, _tokenise_line(examples, funnel),
+               schedule.render()]  # fmt: skip
     report = {
+        "read": read.by_format(),
         "examples": table.num_rows,
         "trained_examples": funnel.kept,
         "tokens": sum(len(x) for x in columns["input_ids"]),
@@ -130,6 +150,7 @@ def _tokenise_to_store(
         "failures": failures,
         "masking": masking,
         "curriculum": schedule.render(),
+        "console": "\n".join(line for line in console if line),
     }
     store.write_json(REPORT, report)  # last: its presence marks the set complete
     return report
@@ -142,35 +163,39 @@ _SCHEMA = pa.schema(
         ("n_assistant_turns", pa.int32()),
         ("instance_id", pa.string()),
         ("label", pa.string()),
+        ("masked_tokens", pa.int32()),
     ]
 )
 
 
-def _read_trajectories(raw: bytes, uri: str, funnel: Funnel) -> tuple[list, list[dict]]:
-    import tempfile
+def _tokenise_line(examples: list, funnel: Funnel) -> str:
+    truncated = sum(ex.truncated for ex in examples)
+    line = f"[tokenise] {len(examples)} examples ({truncated} lost trailing turns to max_length)"
+    drops = {r: n for r, n in funnel.dropped.items() if n}
+    return line + (f", dropped {drops}" if drops else "")
 
-    from swelego_ray.schema import read_trajectories
 
-    suffix = Path(parse_uri(uri).root).suffix or ".jsonl"
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / f"data{suffix}"
-        local.write_bytes(raw)
-        result = read_trajectories(local)
+def _read_trajectories(raw: bytes, config: SFTConfig, funnel: Funnel) -> tuple[list, list, Any]:
+    """Read the user's file (rows located by its own path), recording unreadable rows."""
+    from swelego_ray.schema import read_trajectory_bytes
+
+    result = read_trajectory_bytes(raw, config.data, config.data_format)
     failures = []
     for err in result.errors:
-        funnel.drop("unreadable_record")
-        failures.append({"instance_id": err.instance_id, "reason": "unreadable_record",
-                         "detail": f"{err.where}: {err.error}"})  # fmt: skip
-    return result.trajectories, failures
+        funnel.drop(f"unreadable:{err.reason}")
+        failures.append({"instance_id": err.instance_id, "reason": err.reason,
+                         "format": err.format, "detail": err.error})  # fmt: skip
+    return result.trajectories, failures, result
 
 
 def _examples(
     trajectories: list, config: SFTConfig, tokenizer: Any, funnel: Funnel, failures: list[dict]
-) -> tuple[list, dict[str, Any]]:
+) -> tuple[list, dict[str, Any], str]:
     """SFTExamples: error-masked agent turns (policy) or judge answers (verifier)."""
     from swelego_ray.sft.tokenize import tokenize_many
 
     masking: dict[str, Any] = {}
+    text = ""
     if config.task == "policy":
         from swelego_ray.sft.prepare import prepare_sft_examples
 
@@ -179,7 +204,7 @@ def _examples(
             tokenizer,
             max_length=config.max_length,
             masking=config.masking,
-            dataset=config.data,
+            dataset=None,  # one row per source format
         )
         examples, tok_funnel, errors = prepared.examples, prepared.funnel, prepared.failures
         report = prepared.masking
@@ -188,7 +213,11 @@ def _examples(
             "masked_token_fraction": prepared.masked_token_fraction(),
             **report.model_dump(),
         }
-        logger.info("%s", report.render())
+        text = report.render() + (
+            f"\n[masking] all: {report.masked_fraction():.1%} of assistant turns, "
+            f"{prepared.masked_token_fraction():.1%} of assistant tokens masked "
+            "(the plot's masked_fraction)"
+        )
     else:
         from swelego_ray.sft.verifier_data import VerifierTokenizer
 
@@ -196,7 +225,7 @@ def _examples(
         examples, tok_funnel, errors = tokenize_many(trajectories, judge, stage="verifier")
     funnel.merge(tok_funnel)
     failures += [{"instance_id": iid, "reason": "tokenize", "detail": e} for iid, e in errors]
-    return examples, masking
+    return examples, masking, text
 
 
 def token_lengths(table: pa.Table) -> list[int]:
@@ -271,6 +300,11 @@ class TokenizedData:
 
     def rows(self, indices: list[int]) -> list[tuple[list[int], list[int]]]:
         return [(self._ids[i].as_py(), self._labels[i].as_py()) for i in indices]
+
+    def masked_tokens(self, indices: list[int]) -> int:
+        """Assistant tokens of masked turns in these examples (no loss, in the context)."""
+        column = self.table.column("masked_tokens")
+        return sum(column[i].as_py() for i in indices)
 
 
 def open_prepared(prepared: PreparedData) -> TokenizedData:

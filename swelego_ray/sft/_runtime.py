@@ -5,6 +5,8 @@ Output layout under `out` (local or s3://):
   checkpoints/<run_name>/step_XXXXXXXX/   Ray Train checkpoints (see _checkpoint.py)
   data/<hash>/                            tokenised examples + report (see _data.py)
   metrics.jsonl, metrics.png              training curves (rank 0)
+  tensorboard/                            the same scalars as TensorBoard event files
+                                          (`tensorboard --logdir OUT/tensorboard`)
   model/                                  the Hugging Face export (with _MANIFEST.json)
 """
 
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MODEL_CACHE = Path(tempfile.gettempdir()) / "swelego-models"
+
+
+class SFTInputError(ValueError):
+    """A mistake in what the user gave (missing file, changed setting on resume, no
+    trainable data): reported as one line before any worker starts."""
 
 
 def child_uri(uri: str, name: str) -> str:
@@ -73,32 +80,76 @@ def read_model_config(uri: str) -> dict[str, Any]:
             return json.loads((Path(p.root) / "config.json").read_text())
         return Store(uri).read_json("config.json")
     except (FileNotFoundError, KeyError):
-        raise ValueError(
-            f"model={uri}: no config.json (expected a Hugging Face model dir)"
+        raise SFTInputError(
+            f"model={uri}: no config.json (expected a Hugging Face model dir; "
+            "`swelego models tiny --out DIR` builds the tiny one)"
         ) from None
 
 
+def check_data(uri: str) -> None:
+    """The trajectory file exists (a local file, or an s3 object)."""
+    p = parse_uri(uri)
+    if p.is_local:
+        path = Path(p.root)
+        if path.is_dir():
+            raise SFTInputError(
+                f"data={uri}: is a directory; give a .jsonl, .json or .parquet file"
+            )
+        if not path.is_file():
+            raise SFTInputError(f"data={uri}: no such file")
+        return
+    parent, _, name = p.root.rpartition("/")
+    if not Store(p.with_root(parent)).exists(name):
+        raise SFTInputError(f"data={uri}: no such object")
+
+
 def preflight(config: SFTConfig) -> None:
-    """Checks that need the model's files; raise before any worker starts."""
+    """Checks that need the data and the model's files; raise before any worker starts."""
+    check_data(config.data)
     hf = read_model_config(config.model)
     max_pos = int(hf.get("max_position_embeddings") or 0)
     if config.rope_scaling is not None:
         max_pos = max(max_pos, int(config.rope_scaling.original_max_position_embeddings
                                    * config.rope_scaling.factor))  # fmt: skip
     if max_pos and config.max_length > max_pos:
-        raise ValueError(
+        raise SFTInputError(
             f"max_length={config.max_length} exceeds the model's max_position_embeddings "
             f"({max_pos}); lower max_length or set rope_scaling (YaRN)"
         )
 
 
+def check_resume(config: SFTConfig, prepared: Any) -> None:
+    """Refuse, before any worker starts, to resume a run whose settings changed; record
+    the settings of the run beside its checkpoints (`<run_name>.settings.json`)."""
+    store = Store(RunFiles.checkpoints_uri(config.out))
+    key = f"{config.run_name}.settings.json"
+    has_checkpoints = any(True for _ in store.list(f"{config.run_name}/", suffix="progress.json"))
+    if has_checkpoints and store.exists(key):
+        before = store.read_json(key)
+        if before.get("run_hash") != prepared.run_hash:
+            old, new = before.get("settings", {}), prepared.settings
+            changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            raise SFTInputError(
+                f"run {config.run_name!r} in {config.out} has checkpoints made with other "
+                f"settings (changed: {', '.join(changed) or 'unknown'}); rerun it with the "
+                "same settings to resume, or use a new --run-name (or --out) to start over"
+            )
+        return
+    store.write_json(key, {"run_hash": prepared.run_hash, "settings": prepared.settings})
+
+
 class RunFiles:
     """The run's output store as seen by one worker (rank 0 writes metrics and model)."""
+
+    TB_SCALARS = ("loss", "lr", "grad_norm", "tokens_per_s", "masked_fraction",
+                  "no_loss_fraction", "padding_fraction", "step_time_s")  # fmt: skip
 
     def __init__(self, out: str, *, rank: int) -> None:
         self.store = Store(out)
         self.rank = rank
         self.local = Path(tempfile.mkdtemp(prefix="swelego-metrics-")) / "metrics.jsonl"
+        self.tb_dir = self.local.parent / "tensorboard"
+        self._tb: Any = None
 
     @staticmethod
     def checkpoints_uri(out: str) -> str:
@@ -120,15 +171,37 @@ class RunFiles:
             return
         with self.local.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
+        self._tensorboard(row)
         logger.info(
             "step %d [%s] loss %.4f lr %.2e tok/s %.0f pad %.1f%%",
             row["step"], row["stage_name"], row["loss"], row["lr"], row["tokens_per_s"],
             100 * row["padding_fraction"],
         )  # fmt: skip
 
+    def _tensorboard(self, row: dict[str, Any]) -> None:
+        if self._tb is None:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                logger.warning("tensorboardX is not installed: no TensorBoard metrics")
+                self._tb = False
+                return
+            self._tb = SummaryWriter(str(self.tb_dir), flush_secs=5)
+        if self._tb is False:
+            return
+        for key in self.TB_SCALARS:
+            value = row.get(key)
+            if isinstance(value, int | float) and value == value:  # not NaN
+                self._tb.add_scalar(f"train/{key}", value, row["step"])
+        self._tb.add_text("train/stage", str(row.get("stage_name", "")), row["step"])
+
     def upload_metrics(self) -> None:
         if self.rank == 0 and self.local.exists():
             self.store.write_bytes("metrics.jsonl", self.local.read_bytes())
+        if self.rank == 0 and self._tb:
+            self._tb.flush()
+            for path in self.tb_dir.iterdir():
+                self.store.write_bytes(f"tensorboard/{path.name}", path.read_bytes())
 
     def upload_model(self, local_dir: Path) -> None:
         upload_dir(local_dir, self.store, "model")

@@ -52,9 +52,14 @@ class SFTConfig(BaseModel):
     model: str
     """Base model: a Hugging Face directory, local or s3:// (downloaded on each node)."""
     data: str
-    """Trajectories: JSONL or Parquet, local or s3://."""
+    """Trajectories: JSONL, JSON or Parquet, local or s3://."""
+    data_format: str = "auto"
+    """Trajectory format: `auto` (detected per row) or one of
+    swelego_ray.schema.TRAJECTORY_FORMATS (openai, openhands_text, sharegpt, swe_agent,
+    openhands_events, swelego)."""
     out: str
-    """Output URI: checkpoints/, model/ (Hugging Face export), metrics.jsonl, metrics.png."""
+    """Output URI: checkpoints/, model/ (Hugging Face export), metrics.jsonl, metrics.png,
+    tensorboard/."""
     run_name: str = "sft"
     """Ray Train run name under `out`/checkpoints; rerunning with the same name resumes."""
     chat_template: str | None = "qwen3_nothink"
@@ -120,6 +125,15 @@ class SFTConfig(BaseModel):
             )
         return v
 
+    @field_validator("data_format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        from swelego_ray.schema import TRAJECTORY_FORMATS
+
+        if v != "auto" and v not in TRAJECTORY_FORMATS:
+            raise ValueError(f"unknown format {v!r}; use auto or one of {list(TRAJECTORY_FORMATS)}")
+        return v
+
     @field_validator("chat_template")
     @classmethod
     def _template_exists(cls, v: str | None) -> str | None:
@@ -159,6 +173,23 @@ class SFTConfig(BaseModel):
         return self.batch_size * self.grad_accum * max(self.workers, 1)
 
 
+def resolve_uri(uri: str, base: Path | None = None) -> str:
+    """An s3:// URI as is; a local path made absolute (against `base`, default the current
+    directory), so that Ray Train workers, which run in their own directories, see the
+    same file."""
+    if "://" in uri:
+        return uri
+    path = Path(uri).expanduser()
+    return str(path if path.is_absolute() else ((base or Path.cwd()) / path).resolve())
+
+
+def resolve_paths(config: SFTConfig) -> SFTConfig:
+    """`model`, `data` and `out` resolved once, on the driver (see `resolve_uri`)."""
+    return config.model_copy(
+        update={k: resolve_uri(getattr(config, k)) for k in ("model", "data", "out")}
+    )
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in extra.items():
@@ -196,7 +227,7 @@ def load_config(
     raw = _merge(raw, {k: v for k, v in fields.items() if v is not None})
     raw = _merge(raw, parse_overrides(overrides or []))
     try:
-        return SFTConfig.model_validate(raw)
+        return resolve_paths(SFTConfig.model_validate(raw))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(x) for x in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()

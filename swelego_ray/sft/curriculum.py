@@ -67,9 +67,24 @@ class CurriculumConfig(BaseModel):
     """True: stage k trains on the buckets of stages 0..k; False: only on its own bucket."""
     epochs_per_stage: int | list[int] = 4
     """One number for every stage, or one per stage."""
+    bucket_percentiles: list[float] | None = None
+    """Bucket bounds from the data's own difficulty percentiles instead of the fixed
+    `buckets` ranges: k buckets take k-1 ascending percentiles in (0, 100), e.g.
+    [33.3, 66.7] for three equal thirds (the bucket names are kept)."""
 
     @model_validator(mode="after")
     def _check(self) -> CurriculumConfig:
+        pct = self.bucket_percentiles
+        if pct is not None:
+            if len(pct) != len(self.buckets) - 1:
+                raise ValueError(
+                    f"curriculum.bucket_percentiles needs {len(self.buckets) - 1} values for "
+                    f"{len(self.buckets)} buckets, got {pct}"
+                )
+            if any(not 0 < x < 100 for x in pct) or pct != sorted(set(pct)):
+                raise ValueError(
+                    f"curriculum.bucket_percentiles must ascend strictly within (0, 100): {pct}"
+                )
         names = [b.name for b in self.buckets]
         if len(set(names)) != len(names):
             raise ValueError(f"curriculum.buckets: duplicate bucket names {names}")
@@ -96,6 +111,30 @@ class CurriculumConfig(BaseModel):
     def epochs_for(self, stage: int) -> int:
         e = self.epochs_per_stage
         return e[stage] if isinstance(e, list) else e
+
+    def for_data(self, difficulties: Sequence[float]) -> CurriculumConfig:
+        """This config with buckets cut at the data's percentiles (when configured)."""
+        if self.bucket_percentiles is None or not difficulties:
+            return self
+        values = sorted(difficulties)
+        bounds = [min(0.0, values[0])]
+        for pct in self.bucket_percentiles:
+            q = _percentile(values, pct)
+            bounds.append(max(q, bounds[-1] + 1e-6))  # ties: keep the buckets non-empty ranges
+        bounds.append(max(values[-1], bounds[-1] + 1e-6))
+        buckets = [
+            Bucket(name=b.name, low=lo, high=hi)
+            for b, lo, hi in zip(self.buckets, bounds, bounds[1:], strict=False)
+        ]
+        return self.model_copy(update={"buckets": buckets, "bucket_percentiles": None})
+
+
+def _percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Linear-interpolated percentile (numpy's default) of ascending values."""
+    pos = (len(sorted_values) - 1) * pct / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def bucket_of(value: float, config: CurriculumConfig) -> str | None:
@@ -134,12 +173,15 @@ class CurriculumSchedule:
     stages: tuple[Stage, ...]
     dropped: dict[str, int]
     """Examples left out and why (e.g. `difficulty_out_of_range`, `bucket_not_in_stages`)."""
+    ranges: tuple[tuple[str, float, float], ...] = ()
+    """(bucket, low, high) the stages used (percentile buckets resolved on the data)."""
 
     @classmethod
     def build(cls, difficulties: Sequence[float], config: CurriculumConfig) -> CurriculumSchedule:
         if not config.enabled:
             stage = Stage("all", tuple(range(len(difficulties))), config.epochs_for(0))
             return cls((stage,), {})
+        config = config.for_data(difficulties)
         names = assign_buckets(difficulties, config)
         dropped: Counter[str] = Counter()
         by_bucket: dict[str, list[int]] = {}
@@ -155,12 +197,17 @@ class CurriculumSchedule:
             members = config.stages[: k + 1] if config.cumulative else [name]
             indices = sorted(i for m in dict.fromkeys(members) for i in by_bucket.get(m, []))
             stages.append(Stage(name, tuple(indices), config.epochs_for(k)))
-        return cls(tuple(stages), dict(dropped))
+        ranges = tuple((b.name, b.low, b.high) for b in config.buckets)
+        return cls(tuple(stages), dict(dropped), ranges)
 
     def render(self) -> str:
         lines = [f"curriculum: {len(self.stages)} stage(s)"]
+        bounds = {name: (lo, hi) for name, lo, hi in self.ranges}
         for k, s in enumerate(self.stages):
-            lines.append(f"  stage {k} {s.name}: {len(s.indices)} examples x {s.epochs} epochs")
+            span = f" [{bounds[s.name][0]:g}, {bounds[s.name][1]:g})" if s.name in bounds else ""
+            lines.append(
+                f"  stage {k} {s.name}{span}: {len(s.indices)} examples x {s.epochs} epochs"
+            )
         lines += [f"  dropped {reason}: {n}" for reason, n in self.dropped.items()]
         return "\n".join(lines)
 

@@ -12,7 +12,10 @@ that fires names the reason. The exact rule set is documented in swelego_ray/sft
                      required parameter, a text-form `<function=` block that does not parse,
                      or an observation matching `malformed_call_patterns` (what the agent
                      loop / OpenHands say back for such calls).
-4. editor_error      an editor call whose result starts with `ERROR:`.
+4. editor_error      an editor call (OpenHands' str_replace_editor / file_editor, SWE-agent's
+                     open / edit / create / ...) whose result matches `editor_error_patterns`
+                     (`ERROR:`, SWE-agent's "No replacement was performed", "Your proposed
+                     edit has introduced new syntax error(s)", "File ... not found", ...).
 5. command_not_found a bash call whose output has a `...: command not found` line or exit
                      code 127.
 6. timeout           a bash call that was stopped at its timeout.
@@ -22,15 +25,25 @@ that fires names the reason. The exact rule set is documented in swelego_ray/sft
                      into a .py file), an inline snippet (`<string>`, `<stdin>`), or, for the
                      compile errors only, a repository file the agent edited.
 8. traceback_outside_reproduction
-                     a bash call with non-zero exit code and a Python traceback, unless the
+                     a bash call with non-zero exit code (or none shown, as in SWE-agent
+                     outputs, when `traceback_without_exit_code`) and a Python traceback
+                     ending in an exception line, unless the
                      command is an expected reproduction run: it runs a test runner
                      (`test_command_patterns`), an inline snippet (`python -c`, a heredoc),
                      or a .py file the agent created or named like a reproduction script
                      (`expected_run_patterns`). Failing there is the point of the run.
+
+Observations are read without the headers scaffolds put before them (OpenHands'
+`EXECUTION RESULT of [tool]:`, SWE-agent's / OpenHands' `OBSERVATION:`), so
+`OBSERVATION:\nERROR:` is an editor error like `ERROR:`. Tool names of every supported
+scaffold are configured (`bash_tools`, `editor_tools`). A trajectory on which the rules
+themselves fail (an odd row) keeps only its explicit masks and is counted under
+`rules_error` in the report; it never aborts the batch.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from enum import StrEnum
@@ -38,7 +51,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from swelego_ray.agent.observations import TIMEOUT_RE, exit_code_of, strip_result_header
+from swelego_ray.agent.observations import TIMEOUT_RE, exit_code_of
 from swelego_ray.schema import Message, Trajectory
 from swelego_ray.schema.tool_calls import (
     ToolCallParseError,
@@ -47,6 +60,8 @@ from swelego_ray.schema.tool_calls import (
     parse_text_tool_calls,
 )
 from swelego_ray.schema.tools_schema import EDITING_COMMANDS, TOOLS, schema_by_name
+
+logger = logging.getLogger(__name__)
 
 
 class MaskRule(StrEnum):
@@ -72,8 +87,31 @@ class MaskingConfig(BaseModel):
     respect_explicit: bool = True
     """An explicit `turn_mask` in the data wins over the rules."""
     rules: list[MaskRule] = Field(default_factory=lambda: list(_RULES))
-    editor_tools: list[str] = ["str_replace_editor"]
-    bash_tools: list[str] = ["execute_bash"]
+    editor_tools: list[str] = [
+        "str_replace_editor",  # OpenHands, SWE-smith
+        "file_editor",  # OpenHands V1 SDK
+        "edit",  # SWE-agent commands (nebius SWE-agent-trajectories)
+        "open",
+        "create",
+        "goto",
+        "insert",
+    ]
+    bash_tools: list[str] = ["execute_bash", "bash", "terminal"]
+    """OpenHands, SWE-agent / SWE-smith, OpenHands V1 SDK."""
+    editor_error_patterns: list[str] = [
+        r"\AERROR:",
+        r"\AError:",
+        r"\AInvalid `\w+` parameter",
+        r"\ANo replacement was performed",
+        r"\AThe path \S+ does not exist",
+        r"\AFile already exists at",
+        r"\A(?:File|Directory) .+ not found",
+        r"Your proposed edit has introduced new syntax error",
+        r"\AUsage: ",
+    ]
+    """Results of a failed editor call (after the observation header is removed)."""
+    traceback_without_exit_code: bool = True
+    """Outputs that show no exit code (SWE-agent) fail when they end in a traceback."""
     malformed_call_patterns: list[str] = [
         r"\AERROR: could not run your tool call",
         r"Missing required (?:parameters|argument)s? for function",
@@ -113,6 +151,8 @@ class TurnDecision(BaseModel):
 
 
 _FRAME_RE = re.compile(r'^\s*File "([^"]+)", line \d+', re.MULTILINE)
+_HEADER_RE = re.compile(r"\A\s*(?:EXECUTION RESULT of \[[^\]\n]+\]:|OBSERVATION:)[ \t]*\n?")
+_EXCEPTION_LINE_RE = re.compile(r"^[\w.]*(?:Error|Exception|Interrupt|Exit)\b.*$", re.MULTILINE)
 _NOT_FOUND_RE = re.compile(r": command not found\s*$", re.MULTILINE)
 _TRACEBACK = "Traceback (most recent call last):"
 _WRITE_RE = re.compile(r"(?:>>?|\btee\s+(?:-a\s+)?)\s*['\"]?([^\s'\"<>|;&]+\.py)\b")
@@ -131,7 +171,9 @@ def decide_masks(traj: Trajectory, config: MaskingConfig | None = None) -> list[
     compiled = _Compiled(cfg)
     # unknown tool names count as malformed only when the trajectory declares its tools
     # (dumps without a tool list may use scaffold tools beyond the four defined here)
-    schemas = schema_by_name(traj.tools or TOOLS)
+    schemas = {
+        k: v if isinstance(v, dict) else {} for k, v in schema_by_name(traj.tools or TOOLS).items()
+    }
     strict = bool(traj.tools)
     created: set[str] = set()
     edited: set[str] = set()
@@ -140,8 +182,8 @@ def decide_masks(traj: Trajectory, config: MaskingConfig | None = None) -> list[
     for n, index in enumerate(indices):
         message = traj.messages[index]
         calls = _calls(message, traj.tool_call_format, schemas, strict)
-        results = [strip_result_header(m.content) for m in traj.observation_after(index)]
-        _track_writes(calls, results, cfg, created, edited)
+        results = [observation_body(m.content) for m in traj.observation_after(index)]
+        _track_writes(calls, results, cfg, compiled, created, edited)
         if cfg.respect_explicit and message.turn_mask is not None:
             reason = MaskRule.EXPLICIT.value if message.turn_mask else None
             detail = message.mask_reason or "turn_mask in the data"
@@ -167,9 +209,19 @@ def apply_masks(traj: Trajectory, config: MaskingConfig | None = None) -> Trajec
     return mask_dataset([traj], config)[0][0]
 
 
+def observation_body(text: str) -> str:
+    """An observation without the headers scaffolds write before it (repeated ones too)."""
+    while True:
+        stripped = _HEADER_RE.sub("", text, count=1)
+        if stripped == text:
+            return text
+        text = stripped
+
+
 class _Compiled:
     def __init__(self, cfg: MaskingConfig) -> None:
         self.malformed = [re.compile(p, re.MULTILINE) for p in cfg.malformed_call_patterns]
+        self.editor_error = [re.compile(p) for p in cfg.editor_error_patterns]
         self.expected = [
             re.compile(p)
             for p in (
@@ -201,25 +253,32 @@ def _calls(message: Message, fmt: str, schemas: dict[str, Any], strict: bool) ->
         if not problem and name not in schemas:
             problem = f"unknown tool {name!r}" if strict else ""
         if not problem and name in schemas:
-            missing = [k for k in schemas[name].get("required", []) if k not in args]
+            missing = [k for k in schemas[name].get("required") or [] if k not in args]
             problem = f"{name}: missing required {missing}" if missing else ""
         calls.append(_Call(name, args, problem))
     return calls
 
 
 def _track_writes(
-    calls: list[_Call], results: list[str], cfg: MaskingConfig, created: set[str], edited: set[str]
+    calls: list[_Call],
+    results: list[str],
+    cfg: MaskingConfig,
+    compiled: _Compiled,
+    created: set[str],
+    edited: set[str],
 ) -> None:
-    failed = any(r.lstrip().startswith("ERROR:") for r in results)
+    failed = bool(_editor_error(results, compiled))
     for call in calls:
         if call.problem:
             continue
         if call.name in cfg.editor_tools and not failed:
-            path, command = str(call.args.get("path", "")), call.args.get("command")
+            path, command = str(call.args.get("path", "")), str(call.args.get("command", ""))
             if command == "create":
                 created.add(path)
             elif command in EDITING_COMMANDS:
                 edited.add(path)
+            elif call.name == "create" and len(command.split()) > 1:  # SWE-agent `create f.py`
+                created.add(command.split()[1])
         elif call.name in cfg.bash_tools:
             created.update(_WRITE_RE.findall(str(call.args.get("command", ""))))
 
@@ -242,7 +301,7 @@ def _first_rule(
             bad = "the observation reports an unusable call"
         if bad:
             return MaskRule.MALFORMED_CALL, bad
-    error = next((r.strip() for r in results if r.lstrip().startswith("ERROR:")), "")
+    error = _editor_error(results, compiled)
     if MaskRule.EDITOR_ERROR in rules and names & set(cfg.editor_tools) and error:
         return MaskRule.EDITOR_ERROR, error.splitlines()[0][:200]
     code = exit_code_of(obs) if bash else None
@@ -254,11 +313,30 @@ def _first_rule(
         found = _agent_code_error(obs, cfg, compiled, created, edited)
         if found:
             return MaskRule.AGENT_CODE_ERROR, found
-    if MaskRule.TRACEBACK in rules and bash and code not in (None, 0) and _TRACEBACK in obs:
+    failed = code not in (None, 0) or (
+        code is None and cfg.traceback_without_exit_code and _ends_in_exception(obs)
+    )
+    if MaskRule.TRACEBACK in rules and bash and failed and _TRACEBACK in obs:
         commands = [str(c.args.get("command", "")) for c in calls if c.name in cfg.bash_tools]
         if not any(_expected_run(cmd, compiled, created) for cmd in commands):
-            return MaskRule.TRACEBACK, f"exit code {code} with a traceback"
+            shown = f"exit code {code}" if code is not None else "no exit code shown"
+            return MaskRule.TRACEBACK, f"{shown}, with a traceback"
     return None
+
+
+def _editor_error(results: list[str], compiled: _Compiled) -> str:
+    """The first result that reports a failed editor call ('' if none)."""
+    for r in results:
+        text = r.strip()
+        if any(p.search(text) for p in compiled.editor_error):
+            return text
+    return ""
+
+
+def _ends_in_exception(obs: str) -> bool:
+    """A traceback whose exception line comes after its last frame (the command died)."""
+    at = obs.rfind(_TRACEBACK)
+    return at >= 0 and bool(_EXCEPTION_LINE_RE.search(obs, at + len(_TRACEBACK)))
 
 
 def _agent_code_error(
@@ -300,10 +378,16 @@ class MaskingReport(BaseModel):
 
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
-    def add(self, dataset: str, decisions: list[TurnDecision]) -> None:
-        row = self.datasets.setdefault(
-            dataset, {"trajectories": 0, "turns": 0, "masked": 0, "by_rule": {}}
+    def _row(self, dataset: str) -> dict[str, Any]:
+        return self.datasets.setdefault(
+            dataset, {"trajectories": 0, "turns": 0, "masked": 0, "by_rule": {}, "rules_error": 0}
         )
+
+    def rules_error(self, dataset: str) -> None:
+        self._row(dataset)["rules_error"] += 1
+
+    def add(self, dataset: str, decisions: list[TurnDecision]) -> None:
+        row = self._row(dataset)
         row["trajectories"] += 1
         row["turns"] += len(decisions)
         row["masked"] += sum(d.masked for d in decisions)
@@ -330,18 +414,31 @@ class MaskingReport(BaseModel):
             lines += [
                 f"  - {rule}: {n} ({n / row['turns']:.1%})" for rule, n in row["by_rule"].items()
             ]
+            if row.get("rules_error"):
+                lines.append(f"  ! rules failed on {row['rules_error']} trajectories (see log)")
         return "\n".join(lines)
 
 
 def mask_dataset(
-    trajectories: list[Trajectory], config: MaskingConfig | None = None, dataset: str = "data"
+    trajectories: list[Trajectory],
+    config: MaskingConfig | None = None,
+    dataset: str | None = "data",
 ) -> tuple[list[Trajectory], MaskingReport]:
-    """Apply the rules to every trajectory and report the masked fractions."""
+    """Apply the rules to every trajectory and report the masked fractions (per
+    `dataset`, or per source format when `dataset` is None). A trajectory the rules fail
+    on keeps its explicit masks only and is counted under `rules_error`."""
     report = MaskingReport()
     out = []
     for traj in trajectories:
-        decisions = decide_masks(traj, config)
-        report.add(dataset, decisions)
+        name = dataset if dataset is not None else (traj.source_format or "data")
+        try:
+            decisions = decide_masks(traj, config)
+        except Exception as exc:  # an odd row must not abort the batch
+            logger.warning("masking rules failed on %s: %s: %s", traj.instance_id,
+                           type(exc).__name__, exc)  # fmt: skip
+            decisions = _explicit_only(traj, f"{type(exc).__name__}: {exc}")
+            report.rules_error(name)
+        report.add(name, decisions)
         masked = traj.model_copy(deep=True)
         for d in decisions:
             m = masked.messages[d.message_index]
@@ -349,6 +446,18 @@ def mask_dataset(
             m.mask_reason = _reason_text(d)
         out.append(masked)
     return out, report
+
+
+def _explicit_only(traj: Trajectory, problem: str) -> list[TurnDecision]:
+    return [
+        TurnDecision(
+            message_index=i,
+            masked=traj.messages[i].turn_mask is True,
+            reason=MaskRule.EXPLICIT.value if traj.messages[i].turn_mask else None,
+            detail=f"rules not applied ({problem[:200]})",
+        )
+        for i in traj.assistant_indices()
+    ]
 
 
 def _reason_text(d: TurnDecision) -> str | None:

@@ -2,9 +2,13 @@
 
 Rows carry: step, stage, stage_name, epoch, loss (per trained token, over all ranks),
 lr, grad_norm, tokens_per_s (real tokens, padding excluded, summed over ranks, over the
-row's window), trained_tokens, masked_fraction (share of real tokens without loss:
-prompts, observations, masked turns), padding_fraction (share of pad positions in the
-batches), step_time_s, window_s (wall time the row covers), real_tokens and pad_tokens.
+row's window), trained_tokens, masked_fraction (tokens of error-masked assistant turns /
+all assistant tokens: the data report's `masked_token_fraction`, here over the batches
+actually run), no_loss_fraction (share of real tokens without loss: prompts,
+observations, masked turns), padding_fraction (share of pad positions in the batches),
+step_time_s, window_s (wall time the row covers), real_tokens and pad_tokens.
+
+The same scalars go to TensorBoard (`out`/tensorboard/, see swelego_ray.sft._runtime).
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ def plot_metrics(rows: list[dict[str, Any]], out_png: str | Path, *, title: str 
     for ax, key in zip(axes.flat, PLOTTED, strict=True):
         ys = [r.get(key) for r in rows]
         pts = [(s, y) for s, y in zip(steps, ys, strict=True) if y is not None]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2)
+        if pts:  # markers: a run of a few steps would otherwise draw nothing visible
+            marker = "o" if len(pts) <= 30 else None
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, marker=marker, ms=3)
         ax.set_title(key, fontsize=10)
         ax.grid(alpha=0.3)
         for i, (name, lo, hi) in enumerate(spans):

@@ -34,11 +34,12 @@ def prepare_sft_examples(
     max_length: int,
     masking: MaskingConfig | None = None,
     chat_template: str | None = None,
-    dataset: str = "data",
+    dataset: str | None = "data",
 ) -> PreparedData:
     """Mask every trajectory (rules + explicit turn_mask), then tokenise through the chat
-    template. Dropped items are in `failures` and the funnel; template errors raise."""
+    template. Dropped items are in `failures` and the funnel; template errors raise.
+    `dataset=None` reports masking per source format."""
     masked, report = mask_dataset(list(trajectories), masking, dataset=dataset)
     chat = ChatTokenizer(tokenizer, max_length=max_length, chat_template=chat_template)
-    examples, funnel, failures = tokenize_many(masked, chat, stage=f"sft_data:{dataset}")
+    examples, funnel, failures = tokenize_many(masked, chat, stage=f"sft_data:{dataset or 'all'}")
     return PreparedData(examples, report, funnel, failures)

@@ -144,6 +144,7 @@ class SFTRecipe:
     def _optimizer_step(self, micro_batches: list[list[int]]) -> dict[str, float]:
         batches = [collate(self.data.rows(ix), self.tokenizer.pad_token_id) for ix in micro_batches]
         local = [sum(b.loss_tokens for b in batches), sum(b.real_tokens for b in batches)]
+        masked = float(sum(self.data.masked_tokens(ix) for ix in micro_batches))
         global_loss_tokens, _ = par.all_reduce_sum(local, self.device)
         scale = self.world_size / max(global_loss_tokens, 1.0)
         loss_sum = 0.0
@@ -169,6 +170,7 @@ class SFTRecipe:
             "loss_tokens": local[0],
             "real_tokens": local[1],
             "pad_tokens": float(sum(b.pad_tokens for b in batches)),
+            "masked_tokens": masked,
             "grad_norm": grad_norm,
             "lr": lr,
         }
@@ -229,20 +231,21 @@ class SFTRecipe:
 class _Window:
     """Sums step stats between two log rows; one all-reduce turns them into global rates."""
 
+    KEYS = ("loss_sum", "loss_tokens", "real_tokens", "pad_tokens", "masked_tokens")
+
     def __init__(self) -> None:
-        self.sums = [0.0] * 5
+        self.sums = [0.0] * (len(self.KEYS) + 1)
         self.last: dict[str, float] = {}
         self.t0 = time.perf_counter()
 
     def add(self, s: dict[str, float]) -> None:
-        keys = ("loss_sum", "loss_tokens", "real_tokens", "pad_tokens")
-        for i, k in enumerate(keys):
+        for i, k in enumerate(self.KEYS):
             self.sums[i] += s[k]
-        self.sums[4] += 1
+        self.sums[-1] += 1
         self.last = s
 
     def flush(self, device: torch.device) -> dict[str, float]:
-        loss_sum, loss_tok, real, pad, steps = par.all_reduce_sum(self.sums, device)
+        loss_sum, loss_tok, real, pad, masked, steps = par.all_reduce_sum(self.sums, device)
         elapsed = time.perf_counter() - self.t0
         world = par.world()[1]
         out = {
@@ -251,14 +254,15 @@ class _Window:
             "grad_norm": self.last["grad_norm"],
             "tokens_per_s": real / elapsed,
             "trained_tokens": loss_tok,
-            "masked_fraction": 1.0 - loss_tok / max(real, 1.0),
+            "masked_fraction": masked / max(masked + loss_tok, 1.0),
+            "no_loss_fraction": 1.0 - loss_tok / max(real, 1.0),
             "padding_fraction": pad / max(real + pad, 1.0),
             "step_time_s": elapsed / max(steps / world, 1.0),
             "window_s": elapsed,
             "real_tokens": real,
             "pad_tokens": pad,
         }
-        self.sums = [0.0] * 5
+        self.sums = [0.0] * (len(self.KEYS) + 1)
         self.t0 = time.perf_counter()
         return out
 
@@ -294,21 +298,59 @@ def _forwarded_env() -> dict[str, str]:
     return {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
 
 
-def run_sft(config: SFTConfig, *, on_step: StepCallback | None = None) -> dict[str, Any]:
-    """Validate, tokenise, train on Ray, export; returns a summary (paths, steps, funnel)."""
+def _state_api_available() -> bool:
+    """Whether this Ray cluster serves the state API (it runs a dashboard)."""
+    import ray
+
+    try:
+        return bool(ray._private.worker.global_worker.node.webui_url)
+    except AttributeError:
+        return True  # cannot tell: keep Ray Train's defaults
+
+
+def _trainer_without_pg_cleaner() -> type:
+    """TorchTrainer without Ray Train's PlacementGroupCleaner. The cleaner polls the
+    controller's state through the state API every second; on a local cluster without a
+    dashboard (this project's default) every poll fails with a warning on the console (or a
+    traceback when several Ray instances run on the machine), and there is nothing for it
+    to clean that the driver's own shutdown does not."""
+    from ray.train.torch import TorchTrainer
+
+    class _Trainer(TorchTrainer):
+        def _create_default_callbacks(self) -> list:
+            callbacks = super()._create_default_callbacks()
+            return [c for c in callbacks if type(c).__name__ != "PlacementGroupCleanerCallback"]
+
+    return _Trainer
+
+
+def run_sft(
+    config: SFTConfig,
+    *,
+    on_step: StepCallback | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Validate, tokenise, train on Ray, export; returns a summary (paths, steps, funnel).
+    Local paths are made absolute here, on the driver, before anything reaches a worker;
+    `echo` gets the data summary (what was read per format, masking, tokenising)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from swelego_ray._ray import init_ray
-    from swelego_ray.sft._runtime import finish_run, preflight
+    from swelego_ray.sft._runtime import check_resume, finish_run, preflight
+    from swelego_ray.sft.config import resolve_paths
     from swelego_ray.storage import ray_storage
 
+    config = resolve_paths(config)
     preflight(config)
-    prepared, funnel = prepare_data(config)
+    prepared, funnel = prepare_data(config, echo)
+    if config.workers:
+        check_resume(config, prepared)
     init_ray()
     storage_path, storage_fs = ray_storage(RunFiles.checkpoints_uri(config.out))
     resources = {"CPU": config.cpus_per_worker} | ({"GPU": 1} if config.use_gpu else {})
-    trainer = TorchTrainer(
+    trainer_cls = TorchTrainer if _state_api_available() else _trainer_without_pg_cleaner()
+    trainer = trainer_cls(
         train_loop_per_worker,
         train_loop_config={
             "config": config.model_dump(mode="json"),

@@ -131,3 +131,58 @@ def test_materialize_from_a_git_url(make_git_repo, tmp_path):
         materialize(url, shas[0][:8], tmp_path / "abbrev")
     with pytest.raises(RepoSourceError, match="cannot fetch commit"):
         materialize(url, "f" * 40, tmp_path / "missing")
+
+
+def dated_git(repo: Path, date: str, *args: str) -> str:
+    """git in `repo` with author and committer (and so tagger) date `date`."""
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@localhost",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@localhost",
+        "GIT_AUTHOR_DATE": date,
+        "GIT_COMMITTER_DATE": date,
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_checkout_has_the_tags_up_to_its_commit_and_describes_like_a_clone(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    dated_git(repo, "2020-01-01T00:00:00Z", "init", "-q", "-b", "main")
+    shas = []
+    for i, date in enumerate(
+        ["2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z", "2020-03-01T00:00:00Z"]
+    ):
+        (repo / "a.py").write_text(f"{i}\n")
+        dated_git(repo, date, "add", "a.py")
+        dated_git(repo, date, "commit", "-q", "-m", f"c{i}")
+        shas.append(dated_git(repo, date, "rev-parse", "HEAD"))
+    dated_git(repo, "2020-01-02T00:00:00Z", "tag", "-a", "-m", "release", "v1.0", shas[0])
+    dated_git(repo, "2020-01-03T00:00:00Z", "tag", "light", shas[0])  # lightweight
+    # on the history, but tagged after the commit: a release made later, not known then
+    dated_git(repo, "2020-02-15T00:00:00Z", "tag", "-a", "-m", "late", "v1.1", shas[0])
+    dated_git(repo, "2020-03-02T00:00:00Z", "tag", "-a", "-m", "future", "v2.0", shas[2])
+    dest = tmp_path / "out"
+    materialize(str(repo), shas[1], dest)
+    assert sorted(git(dest, "tag").split()) == ["light", "v1.0"]
+    assert git(dest, "describe", "--tags", "--match", "v*") == f"v1.0-1-g{shas[1][:7]}"
+    assert git(dest, "cat-file", "-t", "v1.0") == "tag"  # annotated, as in the source
+    missing = subprocess.run(["git", "cat-file", "-e", shas[2]], cwd=dest)
+    assert missing.returncode != 0  # still nothing of the future
+
+
+def test_shallow_source_is_refused_naming_the_cut_and_the_fix(make_git_repo, tmp_path):
+    repo, shas = make_git_repo([{"a.py": "1\n"}, {"a.py": "2\n"}, {"a.py": "3\n"}])
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)], check=True
+    )
+    with pytest.raises(RepoSourceError) as err:
+        materialize(str(shallow), shas[2], tmp_path / "out")
+    message = str(err.value)
+    assert str(shallow) in message and "shallow clone" in message
+    assert shas[2][:12] in message and "--unshallow" in message

@@ -6,17 +6,12 @@ uses; without a cutoff today's releases win."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import http.server
 import io
-import json
 import subprocess
 import sys
-import threading
-import zipfile
 
 import pytest
+from local_index import serve_index
 
 from swelego_ray.envs import Environment, EnvSpec, find_interpreter
 from swelego_ray.envs.builder import EnvBuilder
@@ -24,87 +19,23 @@ from swelego_ray.envs.resolution import resolve_pins, run_here, uv_bin
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 CUTOFF = "2021-01-01T00:00:00Z"
-RELEASES = {  # name: [(version, upload time, yanked reason or False)]
-    "tinypkg": [("1.0", "2020-01-01T00:00:00Z", False), ("2.0", "2022-01-01T00:00:00Z", False)],
+RELEASES = {  # name: [(version, upload time, yanked reason or False, kind)]
+    "tinypkg": [
+        ("1.0", "2020-01-01T00:00:00Z", False, "wheel"),
+        ("2.0", "2022-01-01T00:00:00Z", False, "wheel"),
+    ],
     "oldonly": [
-        ("0.1", "2019-06-01T00:00:00Z", "superseded"),
-        ("0.2", "2023-01-01T00:00:00Z", False),
+        ("0.1", "2019-06-01T00:00:00Z", "superseded", "wheel"),
+        ("0.2", "2023-01-01T00:00:00Z", False, "wheel"),
     ],
 }
-
-
-def wheel(name: str, version: str) -> tuple[str, bytes]:
-    """A pure-Python py3-none-any wheel with one module."""
-    dist = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}.py": f"VERSION = {version!r}\n".encode(),
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist}/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    files[f"{dist}/RECORD"] = ("\n".join([*record, f"{dist}/RECORD,,"]) + "\n").encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-    return f"{name}-{version}-py3-none-any.whl", buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
 def index_url():
     """http://127.0.0.1:PORT/simple, serving RELEASES (JSON pages and the wheel files)."""
-    blobs: dict[str, bytes] = {}
-    pages: dict[str, bytes] = {}
-    for name, releases in RELEASES.items():
-        files = []
-        for version, uploaded, yanked in releases:
-            filename, data = wheel(name, version)
-            blobs[f"/files/{filename}"] = data
-            files.append(
-                {
-                    "filename": filename,
-                    "url": f"/files/{filename}",
-                    "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
-                    "upload-time": uploaded,
-                    "yanked": yanked,
-                }
-            )
-        page = {"meta": {"api-version": "1.1"}, "name": name, "files": files}
-        pages[f"/simple/{name}/"] = json.dumps(page).encode()
-
-    class Index(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self):  # uv asks whether a wheel supports range requests (it doesn't)
-            self.do_GET(body=False)
-
-        def do_GET(self, body: bool = True):
-            path = self.path.split("?")[0]
-            path = path if path.endswith("/") or path.startswith("/files/") else path + "/"
-            data = pages.get(path) or blobs.get(path)
-            if data is None:
-                self.send_error(404)
-                return
-            kind = "application/vnd.pypi.simple.v1+json" if path in pages else "application/zip"
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if body:
-                self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/simple"
-    server.shutdown()
-    server.server_close()
+    with serve_index(RELEASES) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
-"""Checkouts carry no tags, so builds tell setuptools_scm the version a full clone has
-(pytest's own pyproject refuses to run under `0.1.devN`: SWE-bench pytest-dev__pytest-11143)."""
+"""Versions come from the checkout's own tags (those up to the commit), as in a clone:
+setuptools_scm and versioneer compute them at build time. No pretend version is set: a
+SETUPTOOLS_SCM_PRETEND_VERSION in the environment also named every dependency built
+with setuptools_scm (SWE-bench pytest 5.4: iniconfig 1.0.0's metadata said 5.4.0.post522,
+so uv took iniconfig 0.1 and six of pytest's own tests failed)."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-from swelego_ray.envs.repos import scm_version
-from swelego_ray.envs.specs import SCM_VERSION_VAR, environment_for
+from swelego_ray.envs.repos import cached_checkout
+from swelego_ray.envs.specs import environment_for
 from swelego_ray.schema import Task
 
 
@@ -25,22 +28,14 @@ def _commit(repo: Path, n: int) -> str:
     return _git(repo, "rev-parse", "HEAD")
 
 
-def test_versions_from_the_nearest_tag(tmp_path: Path):
+def test_the_checkout_describes_as_the_source_and_no_version_is_pretended(tmp_path: Path):
     repo = tmp_path / "r"
     repo.mkdir()
     _git(repo, "init", "-q")
-    untagged = _commit(repo, 0)
-    assert scm_version(str(repo), untagged) is None
-    tagged = _commit(repo, 1)
+    _commit(repo, 0)
     _git(repo, "tag", "v1.2.0")
-    after = [_commit(repo, n) for n in range(2, 5)]
-    assert scm_version(str(repo), tagged) == "1.2.0"
-    assert scm_version(str(repo), after[-1]) == "1.2.0.post3"
-    _git(repo, "tag", "8.0.0.dev0")
-    dev_after = _commit(repo, 5)
-    assert scm_version(str(repo), dev_after) == "8.0.0.dev1"
-    assert scm_version("https://example.invalid/o/r.git", tagged) is None
-
+    after = [_commit(repo, n) for n in range(1, 4)]
+    _git(repo, "tag", "v1.3.0")  # on the last commit: not on the history of after[0]
     task = Task(
         instance_id="o__r-1",
         repo="o/r",
@@ -48,4 +43,8 @@ def test_versions_from_the_nearest_tag(tmp_path: Path):
         env_spec={"python": "3.11", "env_vars": {"A": "1"}},
     )
     env = environment_for(task, str(repo), tmp_path / "cache")
-    assert env.spec.env_vars == {"A": "1", SCM_VERSION_VAR: "1.2.0.post1"}
+    assert env.spec.env_vars == {"A": "1"}
+    checkout = cached_checkout("o/r", str(repo), after[0], tmp_path / "cache")
+    described = _git(checkout, "describe", "--tags", "--long")
+    assert described == _git(repo, "describe", "--tags", "--long", after[0])
+    assert described.startswith("v1.2.0-1-g")

@@ -42,7 +42,8 @@ def test_bad_rows_name_the_file_and_line(tmp_path: Path):
     path.write_text('{"instance_id": "o__r-1"}\n{not json\n')
     with pytest.raises(ValueError, match=r"p.jsonl:2: not JSON"):
         load_predictions(str(path), TASKS)
-    path.write_text('{"instance_id": "o__r-1"}\n{"instance_id": "o__r-1"}\n')
+    row = '{"instance_id": "o__r-1", "model_patch": ""}\n'
+    path.write_text(row + row)
     with pytest.raises(ValueError, match=r"p.jsonl: duplicate .*: 'o__r-1' \(lines 1, 2\)"):
         load_predictions(str(path), TASKS)
     path.write_text('{"model_patch": "x"}\n')

@@ -25,7 +25,8 @@ def test_demo_on_the_samples(ray_local, sandbox_cache, tmp_path: Path):
     assert result.mismatched_tests == []
     gold, empty, model = (result.evaluations[k] for k in ("gold", "empty", "sample-model"))
     assert gold["resolved_instances"] == n_tasks, gold["reasons"]
-    assert empty["resolved_instances"] == 0 and empty["unresolved_instances"] == n_tasks
+    assert empty["resolved_instances"] == 0 and empty["empty_patch_instances"] == n_tasks
+    assert empty["unresolved_instances"] == 0  # SWE-bench: empty patches count nowhere else
     tasks = {t.instance_id: t for t in read_tasks(sample_tasks_path())}
     rows = [json.loads(line) for line in sample_predictions_path().read_text().splitlines()]
     copies = sum(

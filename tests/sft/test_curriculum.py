@@ -38,7 +38,7 @@ def test_schedule_disjoint_cumulative_and_drops():
     assert only.dropped == {"bucket_not_in_stages": 3}
     off = CurriculumSchedule.build(turns, CurriculumConfig(enabled=False, epochs_per_stage=2))
     assert [(s.name, len(s.indices), s.epochs) for s in off.stages] == [("all", 5, 2)]
-    assert "stage 1 medium: 1 examples x 4 epochs" in disjoint.render()
+    assert "stage 1 medium [50, 70): 1 examples x 4 epochs" in disjoint.render()
 
 
 @pytest.mark.parametrize(
@@ -120,3 +120,23 @@ def test_resume_mid_stage_continues_exactly():
     _, (other, _) = _samplers(2, seed=5, batch_size=2, grad_accum=2)
     with pytest.raises(ValueError, match="world_size"):
         other.load_state_dict(state)
+
+
+def test_buckets_from_the_datas_own_percentiles():
+    cfg = CurriculumConfig(bucket_percentiles=[33.3, 66.7], epochs_per_stage=1)
+    turns = [12, 18, 25, 31, 40, 44, 52, 60, 75, 90]  # fixed buckets: most are "easy"
+    default = CurriculumSchedule.build(turns, CurriculumConfig(epochs_per_stage=1))
+    assert [len(s.indices) for s in default.stages] == [6, 2, 2]
+    sched = CurriculumSchedule.build(turns, cfg)
+    assert [len(s.indices) for s in sched.stages] == [3, 4, 3]
+    assert sched.dropped == {}
+    assert "stage 0 easy [0, 30.9" in sched.render()
+    ties = CurriculumSchedule.build([5] * 6 + [9], cfg)  # equal percentiles stay valid ranges
+    assert sum(len(s.indices) for s in ties.stages) == 7
+
+
+def test_bucket_percentiles_are_validated():
+    with pytest.raises(ValueError, match="needs 2 values for 3 buckets"):
+        CurriculumConfig(bucket_percentiles=[50])
+    with pytest.raises(ValueError, match="ascend strictly"):
+        CurriculumConfig(bucket_percentiles=[60, 40])

@@ -35,6 +35,7 @@ def sft_run(tmp_path_factory, ray_local):
         "tiny_cpu",
         [
             "curriculum.epochs_per_stage=2",
+            "curriculum.bucket_percentiles=[33.3, 66.7]",  # turns 3 / 5 / 8: one third each
             f"checkpoint_every={CHECKPOINT_EVERY}",
             "max_failures=1",
         ],
@@ -71,8 +72,15 @@ def test_all_stages_in_order_with_falling_loss(sft_run):
     assert rows[0]["lr"] < rows[2]["lr"]  # warmup, then cosine down to ~0
     assert rows[-1]["lr"] < 0.05 * max(r["lr"] for r in rows)
     assert all(r["padding_fraction"] <= 0.10 for r in rows)  # length-grouped batches
-    assert all(0.5 < r["masked_fraction"] < 0.95 for r in rows)  # prompts/observations
+    assert all(0.5 < r["no_loss_fraction"] < 0.95 for r in rows)  # prompts/observations
     report = json.loads(Path(summary["data"]).read_text())
+    masked = sum(r["masked_fraction"] * (r["trained_tokens"] / (1 - r["masked_fraction"]))
+                 for r in rows)  # fmt: skip
+    assistant = sum(r["trained_tokens"] / (1 - r["masked_fraction"]) for r in rows)
+    # the plot's masked_fraction is the data report's (every example seen twice)
+    assert masked / assistant == pytest.approx(report["masking"]["masked_token_fraction"], abs=0.01)
+    assert report["read"] == {"openai": {"read": 96, "unreadable": 0}}
+    assert (out / "tensorboard").is_dir() and any((out / "tensorboard").iterdir())
     assert report["funnel"]["out"] == 96
     assert report["masking"]["datasets"]  # the per-dataset, per-rule masking report
     assert report["masking"]["masked_turn_fraction"] > 0  # every 4th episode has an error turn

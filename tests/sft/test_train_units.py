@@ -79,10 +79,14 @@ def test_preflight_rejects_a_context_longer_than_the_model(tmp_path):
     from swelego_ray.sft._runtime import preflight
 
     model = build_tiny_model(tmp_path / "m", max_position_embeddings=512)
-    with pytest.raises(ValueError, match="max_length=2048 exceeds"):
-        preflight(load_config("tiny_cpu", model=str(model), data="/d.jsonl", out="/o"))
+    data = tmp_path / "d.jsonl"
+    data.write_text("{}\n")
+    with pytest.raises(ValueError, match="max_length=8192 exceeds"):
+        preflight(load_config("tiny_cpu", model=str(model), data=str(data), out="/o"))
     with pytest.raises(ValueError, match=r"no config\.json"):
-        preflight(load_config("tiny_cpu", model=str(tmp_path), data="/d.jsonl", out="/o"))
+        preflight(load_config("tiny_cpu", model=str(tmp_path), data=str(data), out="/o"))
+    with pytest.raises(ValueError, match=r"data=/nowhere/d\.jsonl: no such file"):
+        preflight(load_config("tiny_cpu", model=str(model), data="/nowhere/d.jsonl", out="/o"))
 
 
 def test_collate_pads_right_and_counts_tokens():
@@ -187,7 +191,10 @@ def test_cli_rejects_bad_settings_before_any_work(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["sft", "--data", "d", "--model", "m", "--out", "o", "lr=0"])
     assert res.exit_code == 2 and "lr" in res.output
-    res = runner.invoke(app, ["train-verifier", "--config", "verifier_tiny_cpu", "--data", "d",
-                              "--model", str(tmp_path), "--out", "o"])  # fmt: skip
+    data = tmp_path / "d.jsonl"
+    data.write_text("{}\n")
+    (tmp_path / "m").mkdir()
+    res = runner.invoke(app, ["train-verifier", "--config", "verifier_tiny_cpu", "--data",
+                              str(data), "--model", str(tmp_path / "m"), "--out", "o"])  # fmt: skip
     assert res.exit_code == 2 and "no config.json" in res.output
-    assert not any(tmp_path.iterdir())
+    assert not any((tmp_path / "m").iterdir())

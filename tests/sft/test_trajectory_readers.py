@@ -81,7 +81,7 @@ def test_bad_rows_are_recorded_with_location_and_do_not_abort():
     assert "unknown role 'robot'" in errors["3"]
     assert "at least one assistant message" in errors["4"]
     assert result.funnel().as_dict()["out"] == 1
-    assert result.funnel().dropped == {"invalid_record": 3, "not_json": 1}
+    assert result.funnel().dropped == {"invalid_message": 2, "no_assistant_turn": 1, "not_json": 1}
 
 
 def test_turn_mask_only_on_assistant_messages():
