@@ -76,9 +76,13 @@ def compare(baseline: Any, fn, items: list[Any], item_id, engine_extra: dict[str
     """Wall time of the baseline fan-out and of the engine on the same items."""
     from swelego_ray.engine import EngineConfig, run_items, stateless
 
+    def old_style(item: Any) -> Any:  # the baseline has its own ItemOutput class
+        out = fn(item)
+        return baseline.ItemOutput(**out.model_dump()) if hasattr(out, "files") else out
+
     base_cfg = baseline.FanoutConfig(workers=2, cpus_per_item=1, progress=False)
     base_s, base = timed(
-        lambda: baseline.fan_out(items, fn, stage="b", item_id=item_id, config=base_cfg)
+        lambda: baseline.fan_out(items, old_style, stage="b", item_id=item_id, config=base_cfg)
     )
     cfg = EngineConfig(workers=2, cpus_per_item=1, progress=False, **engine_extra)
     eng_s, eng = timed(

@@ -51,19 +51,12 @@ class JobConfigError(ValueError):
 
 def read_text(path_or_uri: str) -> str:
     """A local file or an s3:// URI, as text."""
-    if path_or_uri.startswith("s3://"):
-        from swelego_ray.storage import Store, split_uri
+    from swelego_ray.storage import read_source
 
-        parent, name = split_uri(path_or_uri)
-        try:
-            return Store(parent).read_bytes(name).decode()
-        except KeyError:
-            raise JobConfigError(f"config not found: {path_or_uri}") from None
     try:
-        with open(path_or_uri) as f:
-            return f.read()
-    except FileNotFoundError:
-        raise JobConfigError(f"config not found: {path_or_uri}") from None
+        return read_source(path_or_uri, "config").decode()
+    except FileNotFoundError as exc:
+        raise JobConfigError(str(exc)) from None
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:

@@ -81,7 +81,10 @@ def evaluate(
     tasks: Annotated[str, typer.Option("--tasks", help="Tasks file (.jsonl/.json/.parquet).")],
     out: Annotated[str, typer.Option("--out", help="Output directory or s3:// URI.")],
     predictions: Annotated[
-        str, typer.Option("--predictions", help="gold | empty | predictions .jsonl/.json")
+        str,
+        typer.Option(
+            "--predictions", help="gold | empty | predictions .jsonl/.json (path or s3:// URI)"
+        ),
     ] = "gold",
     repos: Annotated[Path | None, typer.Option("--repos", help="Repositories directory.")] = None,
     backend: Annotated[Backend, _BACKEND] = Backend.local,
@@ -124,8 +127,9 @@ def evaluate(
       swelego evaluate --tasks tasks.jsonl --predictions preds.jsonl --repos repos
       --out runs/m1 --workers 4 --instance-ids a__b-1,a__b-2
     """
-    if predictions not in ("gold", "empty") and not Path(predictions).is_file():
-        _fail(f"--predictions {predictions!r}: not gold, empty, or an existing file")
+    remote = predictions.startswith("s3://")
+    if predictions not in ("gold", "empty") and not remote and not Path(predictions).is_file():
+        _fail(f"--predictions {predictions!r}: not gold, empty, an existing file or s3:// URI")
     if not tasks.startswith("s3://") and not Path(tasks).is_file():
         _fail(f"--tasks {tasks!r}: no such file")
     if repos is not None and not repos.is_dir():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from swelego_ray.runconfig import StageRunConfig
 from swelego_ray.schema import Task, duplicates, text_problem
 from swelego_ray.schema.rows import json_rows, jsonl_rows
+from swelego_ray.storage import read_source
 
 GOLD, EMPTY = "gold", "empty"
 PATCH_KEY = "model_patch"
@@ -98,13 +99,15 @@ def load_predictions(source: str, tasks: list[Task]) -> dict[str, Prediction]:
             )
             for t in tasks
         }
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"predictions file not found: {source} (or use gold / empty)")
-    if path.suffix == ".json":
-        rows, places = json_rows(path.read_bytes(), str(path), "predictions")
+    try:
+        data = read_source(source, "predictions file")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{exc} (or use gold / empty)") from None
+    path = source  # a local path or an s3:// URI, named in every error
+    if source.endswith(".json"):
+        rows, places = json_rows(data, str(path), "predictions")
     else:
-        rows, places = jsonl_rows(path.read_text(), str(path))
+        rows, places = jsonl_rows(data.decode(), str(path))
     known = {t.instance_id for t in tasks}
     preds: list[Prediction] = []
     for row, place in zip(rows, places, strict=True):

@@ -176,13 +176,9 @@ def _is_remote(path: str | Path) -> bool:
 
 
 def _read_remote(uri: str) -> bytes:
-    from swelego_ray.storage import Store, split_uri
+    from swelego_ray.storage import read_source
 
-    parent, name = split_uri(uri)
-    try:
-        return Store(parent).read_bytes(name)
-    except KeyError as exc:
-        raise FileNotFoundError(f"task file not found: {uri}") from exc
+    return read_source(uri, "task file")
 
 
 def read_tasks(path: str | Path, split: str | None = None) -> list[Task]:

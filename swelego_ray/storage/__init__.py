@@ -8,7 +8,7 @@ bounded retries against S3; `upload_dir` / `download_dir` move whole directories
 from swelego_ray.storage._dirs import MANIFEST, download_dir, is_published_dir, upload_dir
 from swelego_ray.storage._keys import content_hash, result_key
 from swelego_ray.storage._local import default_cache_root, file_lock, try_file_lock
-from swelego_ray.storage._store import Store, writable_store
+from swelego_ray.storage._store import Store, read_source, writable_store
 from swelego_ray.storage._uri import S3Options, StorageError, parse_uri, ray_storage, split_uri
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "is_published_dir",
     "parse_uri",
     "ray_storage",
+    "read_source",
     "result_key",
     "split_uri",
     "try_file_lock",

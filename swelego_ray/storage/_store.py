@@ -169,6 +169,24 @@ class Store:
         return f"Store({self.uri!r})"
 
 
+def read_source(path_or_uri: str, what: str = "file") -> bytes:
+    """The bytes of one input file: a local path or an s3:// URI (FileNotFoundError naming
+    it when missing)."""
+    if not str(path_or_uri).startswith("s3://"):
+        try:
+            with open(path_or_uri, "rb") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError):
+            raise FileNotFoundError(f"{what} not found: {path_or_uri}") from None
+    from swelego_ray.storage._uri import split_uri
+
+    parent, name = split_uri(str(path_or_uri))
+    try:
+        return Store(parent).read_bytes(name)
+    except KeyError:
+        raise FileNotFoundError(f"{what} not found: {path_or_uri}") from None
+
+
 def writable_store(uri: str) -> Store:
     """The store at `uri` (an output location given by a user), refused with a ValueError
     naming it when nothing can be written there (see `Store.check_writable`)."""

@@ -38,7 +38,7 @@ def main() -> dict:
         return ray.get_runtime_context().get_node_id()
 
     # What each stage asks for, and the node type that must come up for it: validation
-    # and evaluation items ask for a sandbox slot (FanoutConfig.resources, as the shipped
+    # and evaluation items ask for a sandbox slot (StageRunConfig.item_resources, as the shipped
     # job configs do), SFT a whole 8-GPU node, a Serve replica one GPU + serve_replica.
     asks = {
         "gpu-8x": where.options(num_gpus=8),

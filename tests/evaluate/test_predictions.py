@@ -51,3 +51,16 @@ def test_bad_rows_name_the_file_and_line(tmp_path: Path):
         load_predictions(str(path), TASKS)
     with pytest.raises(FileNotFoundError, match="or use gold / empty"):
         load_predictions(str(tmp_path / "missing.jsonl"), TASKS)
+
+
+def test_predictions_from_s3(s3_server):
+    from swelego_ray.storage import Store
+
+    tasks = [Task(instance_id="o__r-1", repo="o/r", base_commit="a" * 40, patch="p")]
+    store = Store(s3_server.uri("preds"))
+    row = {"instance_id": "o__r-1", "model_name_or_path": "m", "model_patch": "diff"}
+    store.write_bytes("p.jsonl", (json.dumps(row) + "\n").encode())
+    preds = load_predictions(store.uri_of("p.jsonl"), tasks)
+    assert preds["o__r-1"].model_patch == "diff"
+    with pytest.raises(FileNotFoundError, match=r"predictions file not found: s3://.*missing"):
+        load_predictions(store.uri_of("missing.jsonl"), tasks)
