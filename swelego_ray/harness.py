@@ -2,7 +2,7 @@
 
 Shared by validation and evaluation (and rollouts, for the start state). A synthetic task
 starts from its environment's clean snapshot with the injected bug applied (the bug diff
-lives in `task.meta["bug_patch"]`), then loses its git history; a real task starts at its
+is `task.bug_patch`), then loses its git history; a real task starts at its
 base commit with history after it removed. Steps that fail for reasons outside the patch
 under test raise `HarnessFailure` carrying an `InfraFailure` label.
 """
@@ -41,7 +41,6 @@ from swelego_ray.sanitise import sanitise
 from swelego_ray.schema import Provenance, Task
 from swelego_ray.storage import result_key
 
-BUG_PATCH_KEY = "bug_patch"  # task.meta key of a synthetic task's bug diff
 SOURCE_KEY = "source"  # optional task.meta key: where the repository comes from
 
 
@@ -66,10 +65,6 @@ def _backend(name: str, options_json: str) -> SandboxBackend:
 
 def is_synthetic(task: Task) -> bool:
     return task.provenance is not Provenance.REAL
-
-
-def bug_patch(task: Task) -> str:
-    return str(task.meta.get(BUG_PATCH_KEY, ""))
 
 
 def task_environment(
@@ -186,7 +181,7 @@ def start_state_key(task: Task) -> str:
         "task",
         synthetic=is_synthetic(task),
         base_commit=task.base_commit,
-        bug_patch=bug_patch(task),
+        bug_patch=task.bug_patch,
         version=START_STATE_VERSION,
     )
 
@@ -216,8 +211,8 @@ def start_task_sandbox(
 def prepare_start_state(sandbox: Sandbox, task: Task, log: list[str]) -> str:
     """Apply a synthetic task's bug, then sanitise git; returns HEAD. Appends to `log`."""
     synthetic = is_synthetic(task)
-    if synthetic and bug_patch(task):
-        applied = apply_patch(sandbox, bug_patch(task), name="bug_patch")
+    if synthetic and task.bug_patch:
+        applied = apply_patch(sandbox, task.bug_patch, name="bug_patch")
         log.append(applied.log)
         if not applied.ok:
             raise HarnessFailure(InfraFailure.BUG_APPLY, applied.reason)

@@ -24,7 +24,6 @@ from swelego_ray.grading import GradeReport, InfraFailure, grade, infra_error
 from swelego_ray.harness import (
     HarnessFailure,
     backend_for,
-    bug_patch,
     file_versions,
     patch_and_test,
     start_task_sandbox,
@@ -81,7 +80,7 @@ def result_key_of(item: EvalItem) -> str:
         task.instance_id,
         patch=item.prediction.model_patch or "",
         test_patch=task.test_patch,
-        bug_patch=bug_patch(task),
+        bug_patch=task.bug_patch,
         spec=item.env.spec.digest(),
         tests=[task.FAIL_TO_PASS, task.PASS_TO_PASS],
         base_commit=task.base_commit,

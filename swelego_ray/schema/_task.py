@@ -6,7 +6,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TASK_FORMAT = "swelego.task/1"
 
@@ -32,6 +32,7 @@ class Task(BaseModel):
     repo: str
     base_commit: str
     patch: str = ""
+    """The fix: applied to the task's start state, the FAIL_TO_PASS tests pass."""
     test_patch: str = ""
     problem_statement: str = ""
     hints_text: str = ""
@@ -47,8 +48,25 @@ class Task(BaseModel):
     difficulty: float | str | None = None
     """A number (an estimate, e.g. for synthetic tasks), or SWE-bench Verified's label as
     published ("<15 min fix", "15 min - 1 hour", ...)."""
+    bug_patch: str = ""
+    """A synthetic task's injected bug, applied to its environment's clean snapshot to make
+    the start state (`patch` reverses it). Empty for real tasks."""
     meta: dict[str, Any] = Field(default_factory=dict)
     format: str = TASK_FORMAT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bug_patch_from_meta(cls, data: Any) -> Any:
+        # Files written before bug_patch was a field kept it in meta["bug_patch"].
+        if isinstance(data, dict) and isinstance(data.get("meta"), dict):
+            meta = data["meta"]
+            if "bug_patch" in meta and not data.get("bug_patch"):
+                data = {
+                    **data,
+                    "meta": {k: v for k, v in meta.items() if k != "bug_patch"},
+                    "bug_patch": meta["bug_patch"],
+                }
+        return data
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod

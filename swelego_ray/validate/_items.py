@@ -13,7 +13,7 @@ from swelego_ray.engine import ItemContext, ItemOutput
 from swelego_ray.envs import EnvBuildError, Environment
 from swelego_ray.gitsafe import DIFF_FLAGS
 from swelego_ray.grading import InfraFailure, read_run
-from swelego_ray.harness import BUG_PATCH_KEY, HarnessFailure, backend_for, patch_and_test
+from swelego_ray.harness import HarnessFailure, backend_for, patch_and_test
 from swelego_ray.patching import PatchStep
 from swelego_ray.sandbox import Limits, SandboxError
 from swelego_ray.schema import Task
@@ -193,7 +193,8 @@ def run_candidate(job: CandidateJob, ctx: ItemContext | None = None) -> ItemOutp
         if not job.baseline.get("ok"):
             _raise_baseline_failure(job.baseline)
         bug = job.kind is ChangeKind.BUG
-        maps, reverse = _runs(job, task.patch, "candidate_patch", logs, reverse=bug)
+        change = (task.bug_patch or task.patch) if bug else task.patch
+        maps, reverse = _runs(job, change, "candidate_patch", logs, reverse=bug)
         base_maps = [dict(m) for m in job.baseline["runs"]]
         broken, fixed = (maps, base_maps) if bug else (base_maps, maps)
         found = classify(_typed(broken), _typed(fixed))
@@ -212,7 +213,7 @@ def run_candidate(job: CandidateJob, ctx: ItemContext | None = None) -> ItemOutp
         }
         if bug:
             update["patch"] = reverse
-            update["meta"][BUG_PATCH_KEY] = task.patch
+            update["bug_patch"] = change
         validated = task.model_copy(update=update)
         return {"ok": True, "task": validated.model_dump(mode="json"), "flaky": found.flaky}
 

@@ -5,9 +5,9 @@ node, via `ray start`) and an S3 server, all on loopback. Prints RESULT {...}.
 2. The evaluate job on the sample tasks, reading tasks and its config from S3 and writing
    results and reports there:
    A. submitted, and mid-job the worker node is killed (a replacement node joins, as an
-      autoscaler would bring one): the items in flight are lost, the job ends incomplete;
-   B. resubmitted: only the missing items run, the set completes;
-   C. resubmitted again: everything is reused, nothing runs.
+      autoscaler would bring one): the engine runs the items in flight once more, on the
+      replacement, and the job completes;
+   B, C. resubmitted: everything is reused, nothing runs.
 
 Usage: ns_job_cluster.py REPOS_DIR CACHE_ROOT (environments prebuilt there: no PyPI here).
 """

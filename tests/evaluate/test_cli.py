@@ -26,7 +26,7 @@ def calc_files(tmp_path: Path) -> tuple[Path, Path]:
     ("extra", "message"),
     [
         (["--in-process", "--workers", "3"], "--in-process runs one instance at a time"),
-        (["--predictions", "missing.jsonl"], "not gold, empty, or an existing file"),
+        (["--predictions", "missing.jsonl"], "not gold, empty, an existing file or s3:// URI"),
         (["--force", "--rerun-errors"], "force already reruns everything"),
         (["--timeout", "10", "--test-timeout", "60"], "must exceed the per-command timeout"),
         (["--instance-ids", "nope"], "instance ids not in"),

@@ -70,7 +70,7 @@ def test_validate_real_and_synthetic_then_evaluate(tmp_path: Path, sandbox_cache
     assert kept["acme__calc-2"].PASS_TO_PASS == ["tests/test_calc.py::test_neg"]
     neg = kept["acme__calc.neg_bug"]
     assert neg.FAIL_TO_PASS == ["tests/test_calc.py::test_neg"]
-    assert neg.meta["bug_patch"] == bug
+    assert neg.bug_patch == bug and "bug_patch" not in neg.meta
     assert "-    return a\n+    return -a" in neg.patch  # the gold patch reverses the bug
     dropped = {d.instance_id: d for d in report.dropped}
     assert dropped["acme__calc-noop"].reason == "no_fail_to_pass"
