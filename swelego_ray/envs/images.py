@@ -400,10 +400,12 @@ class ImageBuilder:
         locally). Downloaded in a build sandbox (envs.wheelhouse: their setup code never
         runs on the host) once per list. Under a cutoff, uv resolves first (the builder's
         rule, envs/resolution.py) and pip downloads exactly those pins."""
-        tools = [*_BUILD_PACKAGES, *build_constraints(spec)]  # setuptools<81 when dated so
-        groups = [[*tools, *spec.packages], *_requirement_groups(spec, checkout)]
+        groups = [[*_BUILD_PACKAGES, *spec.packages], *_requirement_groups(spec, checkout)]
+        # dated before setuptools 81: no newer setuptools in the wheelhouse, so pip's
+        # isolated builds offline take one with pkg_resources (envs/resolution.py)
+        constraints = build_constraints(spec)
         files: dict[str, Path] = {}
-        for group in groups:
+        for group in [[*g, *constraints] for g in groups]:
             for path in wheelhouse(
                 self.cache_dir, spec, checkout, group, self.config.build_timeout_s
             ):
