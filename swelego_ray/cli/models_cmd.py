@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Weight initialisation seed.")] = 0,
         max_positions: Annotated[
             int, typer.Option("--max-positions", min=16, help="max_position_embeddings.")
-        ] = 8192,
+        ] = 32768,
         force: Annotated[
             bool, typer.Option("--force", help="Overwrite a directory that holds a model.")
         ] = False,

@@ -47,7 +47,11 @@ from swelego_ray.envs.failures import (
     refuse_recorded,
 )
 from swelego_ray.envs.interpreters import find_interpreter
-from swelego_ray.envs.project_deps import local_target_extras, static_dependencies
+from swelego_ray.envs.project_deps import (
+    build_requirements,
+    local_target_extras,
+    static_dependencies,
+)
 from swelego_ray.envs.repos import cached_checkout, file_lock
 from swelego_ray.envs.resolution import build_constraints, pip_install_args
 from swelego_ray.envs.wheelhouse import wheelhouse
@@ -173,9 +177,12 @@ def _install_args(args: list[str], checkout: Path) -> list[str]:
 
 
 def _project_deps(checkout: Path, target: str) -> list[str]:
-    """The dependencies of the project itself when `target` names it (`.`, `.[test]`)."""
+    """The build requirements and dependencies of the project itself when `target` names
+    it (`.`, `.[test]`): pip builds it offline in an isolated environment."""
     extras = local_target_extras(target)
-    return [] if extras is None else static_dependencies(checkout, extras)
+    if extras is None:
+        return []
+    return [*build_requirements(checkout), *static_dependencies(checkout, extras)]
 
 
 def _requirements_file_args(checkout: Path, candidates: list[str]) -> list[str]:
@@ -393,10 +400,12 @@ class ImageBuilder:
         locally). Downloaded in a build sandbox (envs.wheelhouse: their setup code never
         runs on the host) once per list. Under a cutoff, uv resolves first (the builder's
         rule, envs/resolution.py) and pip downloads exactly those pins."""
-        tools = [*_BUILD_PACKAGES, *build_constraints(spec)]  # setuptools<81 when dated so
-        groups = [[*tools, *spec.packages], *_requirement_groups(spec, checkout)]
+        groups = [[*_BUILD_PACKAGES, *spec.packages], *_requirement_groups(spec, checkout)]
+        # dated before setuptools 81: no newer setuptools in the wheelhouse, so pip's
+        # isolated builds offline take one with pkg_resources (envs/resolution.py)
+        constraints = build_constraints(spec)
         files: dict[str, Path] = {}
-        for group in groups:
+        for group in [[*g, *constraints] for g in groups]:
             for path in wheelhouse(
                 self.cache_dir, spec, checkout, group, self.config.build_timeout_s
             ):

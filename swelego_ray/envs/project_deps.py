@@ -43,6 +43,20 @@ def static_dependencies(checkout: Path, extras: set[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def build_requirements(checkout: Path) -> list[str]:
+    """The project's `[build-system] requires` (pyproject.toml): what an offline
+    `pip install .` needs to build it (e.g. setuptools_scm); [] without a pyproject."""
+    path = checkout / "pyproject.toml"
+    try:
+        if not path.is_file():
+            return []
+        requires = tomllib.loads(path.read_text()).get("build-system", {}).get("requires", [])
+    except (OSError, ValueError, tomllib.TOMLDecodeError) as err:
+        logger.warning("%s: build requirements unreadable (%s); none", path, err)
+        return []
+    return [r for r in requires if isinstance(r, str)]
+
+
 def _pyproject(path: Path, extras: set[str]) -> list[str]:
     if not path.is_file():
         return []

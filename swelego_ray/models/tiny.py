@@ -95,7 +95,7 @@ def build_tiny_model(
     hidden_size: int = 64,
     intermediate_size: int = 128,
     num_hidden_layers: int = 2,
-    max_position_embeddings: int = 8192,
+    max_position_embeddings: int = 32768,
 ) -> Path:
     """A random-init Qwen3ForCausalLM saved in Hugging Face format with its tokenizer.
 

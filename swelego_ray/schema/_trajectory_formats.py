@@ -195,7 +195,8 @@ def _v0_arguments(action: str, args: dict[str, Any]) -> dict[str, Any]:
     picked = {k: args[k] for k in keys if args.get(k) not in (None, "")} if keys else dict(args)
     if action == "read":
         picked["command"] = "view"
-    picked.pop("thought", None) if action != "think" else None
+    if action != "think":
+        picked.pop("thought", None)  # the thought is the turn's text, not an argument
     return picked
 
 

@@ -70,6 +70,9 @@ _ID_KEYS = ("instance_id", "id")
 _PATCH_KEYS = ("patch", "model_patch", "generated_patch", "final_patch", "git_patch")
 _MODEL_KEYS = ("model", "model_name")
 _LABEL_KEYS = ("label", "resolved", "target")
+_ROLE_ALIASES = {"human": "user", "gpt": "assistant", "model": "assistant", "bot": "assistant",
+                 "function": "tool", "observation": "tool", "ipython": "tool"}  # fmt: skip
+"""Renamed roles seen in dumps (legacy OpenAI `function`, Llama `ipython`, ...)."""
 _SHAREGPT_ROLES = {
     "system": "system",
     "human": "user",
@@ -302,8 +305,7 @@ def _openai_messages(raw: Any) -> list[dict[str, Any]]:
                 f"message {i}: expected an object with a `role`", "invalid_message"
             )
         m = dict(m)
-        if m["role"] == "function":  # legacy OpenAI role for tool results
-            m["role"] = "tool"
+        m["role"] = _ROLE_ALIASES.get(m["role"], m["role"])
         try:
             Message.model_validate(_clean_message(m, set()))
         except ValidationError as exc:

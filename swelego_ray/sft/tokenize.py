@@ -127,7 +127,10 @@ class ChatTokenizer:
         )
 
     def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        if not text:
+            return []
+        # verbose=False: lengths beyond model_max_length are this class's business (max_length)
+        return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
 
     @staticmethod
     def _tools(traj: Trajectory) -> list | None:

@@ -6,7 +6,11 @@ from pathlib import Path
 
 from swelego_ray.envs import EnvSpec
 from swelego_ray.envs.images import _step_requirements
-from swelego_ray.envs.project_deps import local_target_extras, static_dependencies
+from swelego_ray.envs.project_deps import (
+    build_requirements,
+    local_target_extras,
+    static_dependencies,
+)
 
 
 def test_local_targets_and_their_extras():
@@ -53,3 +57,24 @@ def test_editable_install_steps_bring_the_projects_dependencies(tmp_path: Path):
     (tmp_path / "setup.cfg").write_text("[options]\ninstall_requires =\n    appdirs\n")
     spec = EnvSpec(install=["python -m pip install -e .", "python -m pip install ./vendored"])
     assert _step_requirements(spec, tmp_path) == ["appdirs"]
+
+
+def test_installing_the_project_brings_its_build_requirements(tmp_path: Path):
+    """pip builds `-e .` offline in an isolated environment: pytest 5.4's pyproject asks
+    for setuptools_scm, which the docker wheelhouse must hold (it failed without)."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=40.0", "setuptools-scm", "wheel"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+    )
+    (tmp_path / "setup.cfg").write_text("[options]\ninstall_requires =\n    iniconfig\n")
+    assert build_requirements(tmp_path) == ["setuptools>=40.0", "setuptools-scm", "wheel"]
+    spec = EnvSpec(install=["python -m pip install -e ."])
+    assert _step_requirements(spec, tmp_path) == [
+        "setuptools>=40.0",
+        "setuptools-scm",
+        "wheel",
+        "iniconfig",
+    ]
+    (tmp_path / "pyproject.toml").write_text("[build-system\n")
+    assert build_requirements(tmp_path) == []
+    assert build_requirements(tmp_path / "nowhere") == []

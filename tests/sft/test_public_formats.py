@@ -239,3 +239,15 @@ def test_masking_an_odd_row_never_aborts_the_batch(monkeypatch):
     assert len(out) == 2 and report.datasets["openai"]["rules_error"] == 1
     assert "rules failed on 1" in report.render()
     assert any(m.turn_mask for m in out[0].messages)
+
+
+def test_renamed_roles_are_mapped():
+    row = {"id": "r-1", "messages": [
+        {"role": "human", "content": "fix it"},
+        {"role": "gpt", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]},
+        {"role": "function", "content": "done", "tool_call_id": "c1"},
+        {"role": "model", "content": "Fixed."},
+    ]}  # fmt: skip
+    t = parse_trajectory(row)
+    assert [m.role for m in t.messages] == ["user", "assistant", "tool", "assistant"]

@@ -32,7 +32,7 @@ def test_models_tiny_builds_a_loadable_model_and_refuses_to_overwrite(tiny_model
     from transformers import AutoConfig, AutoTokenizer
 
     config = AutoConfig.from_pretrained(tiny_model)
-    assert config.model_type == "qwen3" and config.max_position_embeddings == 8192
+    assert config.model_type == "qwen3" and config.max_position_embeddings == 32768
     assert AutoTokenizer.from_pretrained(tiny_model).chat_template
     res = CliRunner().invoke(app, ["models", "tiny", "--out", str(tiny_model)])
     assert res.exit_code == 2 and "already holds a model" in res.output

@@ -81,7 +81,7 @@ def test_preflight_rejects_a_context_longer_than_the_model(tmp_path):
     model = build_tiny_model(tmp_path / "m", max_position_embeddings=512)
     data = tmp_path / "d.jsonl"
     data.write_text("{}\n")
-    with pytest.raises(ValueError, match="max_length=8192 exceeds"):
+    with pytest.raises(ValueError, match="max_length=16384 exceeds"):
         preflight(load_config("tiny_cpu", model=str(model), data=str(data), out="/o"))
     with pytest.raises(ValueError, match=r"no config\.json"):
         preflight(load_config("tiny_cpu", model=str(tmp_path), data=str(data), out="/o"))
