@@ -59,21 +59,6 @@ def read_text(path_or_uri: str) -> str:
         raise JobConfigError(str(exc)) from None
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """`a.b=1 c=x` -> {"a": {"b": 1}, "c": "x"} (values parsed as YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise JobConfigError(f"override {item!r} is not key=value")
-        node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return out
-
-
 def config_mapping(
     path_or_uri: str | None,
     overrides: Sequence[str] = (),

@@ -48,7 +48,8 @@ def _fail(message: str) -> None:
 def _run(task: str, config, data, model, out, workers, gpu, run_name, fmt, overrides) -> None:
     from rich.console import Console
 
-    from swelego_ray.sft._runtime import SFTInputError
+    from swelego_ray.engine import UnschedulableError
+    from swelego_ray.sft import SFTInputError
     from swelego_ray.sft.config import ConfigError, load_config
 
     fields = {"task": task, "data": data, "model": model, "out": out, "workers": workers,
@@ -67,7 +68,7 @@ def _run(task: str, config, data, model, out, workers, gpu, run_name, fmt, overr
                   f"{cfg.effective_batch}, out {cfg.out}")  # fmt: skip
     try:
         summary = run_sft(cfg, echo=lambda text: typer.echo(text, err=True))
-    except SFTInputError as exc:
+    except (SFTInputError, UnschedulableError) as exc:
         _fail(str(exc))
     from swelego_ray.funnel import Funnel
 

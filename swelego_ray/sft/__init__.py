@@ -15,6 +15,8 @@ import importlib
 from typing import Any
 
 _LAZY: dict[str, str] = {
+    # ordinary mistakes, refused before any work
+    "SFTInputError": "_runtime",
     # masking
     "MaskRule": "masking",
     "MaskingConfig": "masking",

@@ -11,10 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from swelego_ray.jobs import JobConfigError, parse_overrides, read_text
+from swelego_ray.jobs import JobConfigError, config_mapping, validation_problems
 from swelego_ray.sft.curriculum import CurriculumConfig
 from swelego_ray.sft.masking import MaskingConfig
 from swelego_ray.sft.verifier_data import VerifierDataConfig
@@ -190,13 +189,6 @@ def resolve_paths(config: SFTConfig) -> SFTConfig:
     )
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def config_dir() -> Path:
     """The directory of the shipped YAML presets."""
     return Path(str(resources.files("swelego_ray.sft") / "configs"))
@@ -217,19 +209,13 @@ def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, **fields: Any
 ) -> SFTConfig:
     """Preset/YAML file, then keyword fields (e.g. from CLI flags), then `key=value` overrides."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        p = resolve_config_path(path)
-        loaded = yaml.safe_load(read_text(p)) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: top level must be a mapping of config keys")
-        raw = loaded
-    raw = _merge(raw, {k: v for k, v in fields.items() if v is not None})
-    raw = _merge(raw, parse_overrides(overrides or []))
+    source = resolve_config_path(path) if path is not None else None
+    try:
+        raw = config_mapping(source, overrides or [], fields=fields)
+    except JobConfigError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return resolve_paths(SFTConfig.model_validate(raw))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = validation_problems(exc)
         raise ConfigError(f"invalid SFT config ({path or 'no file'}): {problems}") from None

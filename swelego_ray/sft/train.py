@@ -337,18 +337,22 @@ def run_sft(
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from swelego_ray._ray import init_ray
+    from swelego_ray.engine import require_resources
     from swelego_ray.sft._runtime import check_resume, finish_run, preflight
     from swelego_ray.sft.config import resolve_paths
     from swelego_ray.storage import ray_storage
 
     config = resolve_paths(config)
     preflight(config)
+    resources = {"CPU": config.cpus_per_worker} | ({"GPU": 1} if config.use_gpu else {})
+    if config.workers:  # a GPU no node has is an error now, not a wait without end
+        init_ray()
+        require_resources(resources, what=f"SFT ({config.workers} Ray Train workers)")
     prepared, funnel = prepare_data(config, echo)
     if config.workers:
         check_resume(config, prepared)
     init_ray()
     storage_path, storage_fs = ray_storage(RunFiles.checkpoints_uri(config.out))
-    resources = {"CPU": config.cpus_per_worker} | ({"GPU": 1} if config.use_gpu else {})
     trainer_cls = TorchTrainer if _state_api_available() else _trainer_without_pg_cleaner()
     trainer = trainer_cls(
         train_loop_per_worker,

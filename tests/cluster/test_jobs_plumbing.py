@@ -13,8 +13,8 @@ from swelego_ray.jobs import (
     EXIT_OK,
     JobConfigError,
     any_reason,
+    config_mapping,
     load_config,
-    parse_overrides,
     run_job,
 )
 from swelego_ray.storage import Store
@@ -34,7 +34,7 @@ def test_config_from_file_or_s3_with_overrides(tmp_path, s3_server):
     store = Store(s3_server.uri("configs"))
     store.write_bytes("c.yaml", b"tasks: s3://b/t.jsonl\n")
     assert load_config(Cfg, store.uri_of("c.yaml"), []).tasks == "s3://b/t.jsonl"
-    assert parse_overrides(["a.b=[1, 2]", "c=true"]) == {"a": {"b": [1, 2]}, "c": True}
+    assert config_mapping(None, ["a.b=[1, 2]", "c=true"]) == {"a": {"b": [1, 2]}, "c": True}
     with pytest.raises(JobConfigError, match=r"workers: Input should be a valid integer"):
         load_config(Cfg, str(tmp_path / "c.yaml"), ["workers=many"])
     with pytest.raises(JobConfigError, match="not key=value"):

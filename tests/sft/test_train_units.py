@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from swelego_ray.jobs import JobConfigError, parse_overrides
+from swelego_ray.jobs import JobConfigError, config_mapping
 from swelego_ray.sft._step import IGNORE_INDEX, collate, lr_lambda, micro_batch_loss_sum
 from swelego_ray.sft.config import ConfigError, config_dir, load_config
 
@@ -65,11 +65,11 @@ def test_bad_settings_name_the_flag(overrides, flag):
 
 
 def test_overrides_nest_and_parse_yaml_values():
-    assert parse_overrides(["lr=2.0e-5", "curriculum.stages=[easy, hard]", "fsdp=false"]) == {
+    assert config_mapping(None, ["lr=2.0e-5", "curriculum.stages=[easy, hard]", "fsdp=false"]) == {
         "lr": 2e-5, "curriculum": {"stages": ["easy", "hard"]}, "fsdp": False
     }  # fmt: skip
     with pytest.raises(JobConfigError, match="key=value"):
-        parse_overrides(["lr"])
+        config_mapping(None, ["lr"])
     cfg = load_config("qwen3_8b", ["lr=3e-5"], workers=16, **PATHS)  # "3e-5" is a str in YAML
     assert (cfg.lr, cfg.workers, cfg.effective_batch) == (3e-5, 16, 128)
 
