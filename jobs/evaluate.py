@@ -14,6 +14,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from swelego_ray.evaluate import EvaluateConfig, run_evaluation
+    from swelego_ray.grading import is_infra_failure
     from swelego_ray.jobs import load_config, run_job
 
     return run_job(
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         run_evaluation,
         argv,
         description=__doc__,
-        failing=lambda reason: reason.startswith("error:"),  # infrastructure errors
+        failing=is_infra_failure,  # infrastructure errors: no verdict on the instance
     )
 
 

@@ -12,6 +12,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from swelego_ray.grading import is_infra_failure
     from swelego_ray.jobs import load_config, run_job
     from swelego_ray.validate import ValidateConfig, run_validation
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         run_validation,
         argv,
         description=__doc__,
-        failing=lambda reason: reason.startswith("infra:"),
+        failing=is_infra_failure,
     )
 
 

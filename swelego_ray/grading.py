@@ -74,6 +74,12 @@ class InfraFailure(StrEnum):
     INTERNAL = "internal_error"  # a bug in swelego itself (traceback recorded)
 
 
+def is_infra_failure(reason: str) -> bool:
+    """Whether a funnel drop reason is an infrastructure failure (no verdict on the item):
+    what makes a job incomplete (exit 3)."""
+    return reason in _INFRA_REASONS
+
+
 def infra_failure_of(engine_reason: str | None) -> InfraFailure:
     """The InfraFailure of an item the stage engine gave no result for, from its
     `ItemFailure` value: timeouts, crashed workers and lost items keep their name; an item
@@ -82,6 +88,9 @@ def infra_failure_of(engine_reason: str | None) -> InfraFailure:
         return InfraFailure(engine_reason or "")
     except ValueError:
         return InfraFailure.INTERNAL
+
+
+_INFRA_REASONS = frozenset(f.value for f in InfraFailure)
 
 
 class UnresolvedReason(StrEnum):

@@ -87,7 +87,7 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
         if r.report.resolved:
             funnel.keep()
         else:
-            funnel.drop(f"{r.report.outcome.value}:{r.report.reason}")
+            funnel.drop(r.report.reason or r.report.outcome.value)  # an InfraFailure or a verdict
     funnel.skipped_cached = run.funnel.skipped_cached
     report = build_report([t.instance_id for t in tasks], results, funnel.as_dict())
     store.write_json("report.json", report.model_dump(mode="json"))

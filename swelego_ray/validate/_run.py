@@ -115,7 +115,7 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
     for _ in kept:
         funnel.keep()
     for d in [*plan.dropped, *dropped]:
-        funnel.drop(f"infra:{d.reason}" if d.infra else d.reason)
+        funnel.drop(d.reason)  # an InfraFailure value when d.infra
     funnel.skipped_cached = cand_run.funnel.skipped_cached
     report = ValidationReport(kept=kept, dropped=[*plan.dropped, *dropped], funnel=funnel.as_dict())
     _write_report(cfg, store, report, started, baselines=len(base_jobs),
