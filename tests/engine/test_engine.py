@@ -296,3 +296,35 @@ def test_an_item_without_a_row_is_classified_by_what_it_left(tmp_path: Path):
         (False, ItemFailure.ITEM_LOST),
     ]
     assert got[1].record == {"item": "stored"}
+
+
+def test_the_async_entry_point_from_a_ray_serve_deployment(ray_local, by_value, tmp_path):
+    """A Serve replica awaits items the engine runs as Ray tasks (not inside the replica)."""
+    import socket
+
+    from ray import serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+
+    @serve.deployment(ray_actor_options={"num_cpus": 0})
+    class Runner:
+        async def __call__(self, items: list[str]) -> list[dict]:
+            from swelego_ray.engine import EngineConfig, run_items_async, stateless
+
+            cfg = EngineConfig(workers=2, item_timeout_s=20, cpus_per_item=0.5)
+            results = await run_items_async(items, stateless(_work), item_id=str, config=cfg)
+            return [r.model_dump(mode="json") for r in results]
+
+    try:
+        handle = serve.run(Runner.bind(), name="engine-test", route_prefix=None)
+        rows = handle.remote(["a", "raise", "b"]).result(timeout_s=120)
+    finally:
+        serve.shutdown()
+    assert [(r["item_id"], r["ok"], r["reason"]) for r in rows] == [
+        ("a", True, None), ("raise", False, "item_error"), ("b", True, None)
+    ]  # fmt: skip
+    replica_pid = rows[0]["record"]["pid"]
+    assert replica_pid != os.getpid()
