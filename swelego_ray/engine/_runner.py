@@ -25,7 +25,7 @@ WorkerFactory = Callable[[], ItemFunction[Any]]
 backend, warm sandboxes, a model client) for every item it runs."""
 
 
-def stateless(fn: Callable[[Any, Any], ItemOutput | dict[str, Any]]) -> WorkerFactory:
+def stateless(fn: Callable[[Any, Any], Any]) -> WorkerFactory:
     """A worker factory for an item function that keeps nothing between items."""
     return lambda: fn
 
@@ -125,7 +125,7 @@ class ItemRunner:
             try:
                 with self.watchdog.guard(self.timeout_s, on_kill):
                     raw = self.fn(item, ctx)
-                out = raw if isinstance(raw, ItemOutput) else ItemOutput(record=raw)
+                out = ItemOutput.of(raw)
             except ItemDeadline:
                 return fail(ItemFailure.ITEM_TIMEOUT, f"no result within {self.timeout_s} s")
             except Exception as exc:

@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 T_contra = TypeVar("T_contra", contravariant=True)
+R = TypeVar("R", bound=BaseModel)
 
 
 class ItemFailure(StrEnum):
@@ -22,12 +23,22 @@ class ItemFailure(StrEnum):
 
 
 class ItemOutput(BaseModel):
-    """What an item function returns: a JSON record, plus text files stored beside it."""
+    """What an item function returns: a JSON record, plus text files stored beside it.
+    (A function may also return its pydantic result model, or a dict, alone.)"""
 
     model_config = ConfigDict(extra="forbid")
 
     record: dict[str, Any]
     files: dict[str, str] = Field(default_factory=dict)  # suffix -> text, e.g. "test.log"
+
+    @classmethod
+    def of(cls, value: ItemOutput | BaseModel | dict[str, Any]) -> ItemOutput:
+        """What an item function returned, as an ItemOutput."""
+        if isinstance(value, ItemOutput):
+            return value
+        if isinstance(value, BaseModel):
+            return cls(record=value.model_dump(mode="json"))
+        return cls(record=value)
 
 
 class ItemResult(BaseModel):
@@ -45,6 +56,12 @@ class ItemResult(BaseModel):
     error: str = ""  # exception text and traceback tail, or what the engine saw
     duration_s: float = 0.0
     partial_key: str | None = None  # the last partial output the item published, if any
+
+    def value(self, model: type[R]) -> R:
+        """The record as the stage's result model (ValueError when the item failed)."""
+        if self.record is None:
+            raise ValueError(f"item {self.item_id} has no result ({self.reason}): {self.error}")
+        return model.model_validate(self.record)
 
     def to_row(self) -> dict[str, Any]:
         """A flat row for an Arrow batch (the record as JSON text)."""
@@ -76,9 +93,12 @@ class ItemContext(Protocol):
 
 
 class ItemFunction(Protocol[T_contra]):
-    """The per-item work: `fn(item, ctx) -> ItemOutput` (or a plain record dict)."""
+    """The per-item work: `fn(item, ctx) -> ItemOutput`, or its result model or a record
+    dict alone."""
 
-    def __call__(self, item: T_contra, ctx: ItemContext, /) -> ItemOutput | dict[str, Any]: ...
+    def __call__(
+        self, item: T_contra, ctx: ItemContext, /
+    ) -> ItemOutput | BaseModel | dict[str, Any]: ...
 
 
 def attachment_key(key: str, suffix: str) -> str:

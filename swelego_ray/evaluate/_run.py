@@ -67,7 +67,7 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
     results = list(early)
     for item, res in zip(run.items, run.results, strict=True):
         if res.ok and res.record is not None:
-            results.append(InstanceResult.model_validate(res.record))
+            results.append(res.value(InstanceResult))
             continue
         failure = infra_failure_of(res.reason)
         report = infra_error(item.task.instance_id, failure, res.error)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from swelego_ray.engine import (
     EngineConfig,
@@ -328,3 +329,23 @@ def test_the_async_entry_point_from_a_ray_serve_deployment(ray_local, by_value, 
     ]  # fmt: skip
     replica_pid = rows[0]["record"]["pid"]
     assert replica_pid != os.getpid()
+
+
+class _Square(BaseModel):
+    n: int
+    square: int
+
+
+def _square(n: int, ctx) -> _Square:
+    return _Square(n=n, square=n * n)
+
+
+def test_item_functions_may_return_their_result_model(tmp_path: Path):
+    cfg = EngineConfig(in_process=True, progress=False)
+    run = run_items([2, 3], stateless(_square), stage="t", item_id=str, config=cfg)
+    assert [r.value(_Square).square for r in run.results] == [4, 9]
+    failed = run_items(["x"], stateless(_work), stage="t", item_id=str, config=cfg)
+    assert failed.results[0].ok  # "x" is a fine item for _work; now one that raises:
+    bad = run_items(["raise"], stateless(_work), stage="t", item_id=str, config=cfg)
+    with pytest.raises(ValueError, match="has no result"):
+        bad.results[0].value(_Square)
