@@ -44,10 +44,7 @@ def spec_for(
     """task.env_spec if given; else SWE-bench's spec for (repo, version); else a default
     derived from `checkout` (the repository at the environment commit)."""
     if task.env_spec is not None:
-        try:
-            return EnvSpec.model_validate(task.env_spec)
-        except ValueError as err:
-            raise EnvBuildError(f"{task.instance_id}: invalid env_spec: {err}") from err
+        return task.env_spec
     if task.version and has_swebench_spec(task.repo, task.version):
         return swebench_spec(task.repo, task.version, allow_system_steps=allow_system_steps)
     if checkout is None:

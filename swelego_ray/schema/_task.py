@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from swelego_ray.schema._env import EnvSpec
+
 TASK_FORMAT = "swelego.task/1"
 
 
@@ -43,7 +45,9 @@ class Task(BaseModel):
     environment_setup_commit: str = ""
     # swelego-ray extensions
     env_key: str = ""  # which built environment the task runs in ("" = derive from repo/commit)
-    env_spec: dict[str, Any] | None = None  # explicit EnvSpec fields, overriding the registry
+    env_spec: EnvSpec | None = None
+    """An explicit environment spec, overriding SWE-bench's registry and the defaults (a
+    typo in it is refused with the task, naming the field)."""
     provenance: Provenance = Provenance.REAL
     difficulty: float | str | None = None
     """A number (an estimate, e.g. for synthetic tasks), or SWE-bench Verified's label as

@@ -93,7 +93,7 @@ def test_tasks_on_one_commit_share_one_dated_environment(tmp_path):
     assert first.spec.exclude_newer == second.spec.exclude_newer == "2022-01-31T15:34:00Z"
     assert first.key == second.key != today.key
     own = task(commit, created_at="2022-03-01T00:00:00Z")
-    own.env_spec = {"python": "3.9", "exclude_newer": "2020-01-01T00:00:00Z"}
+    own.env_spec = EnvSpec(python="3.9", exclude_newer="2020-01-01T00:00:00Z")
     assert environment_for(own, source).spec.exclude_newer == "2020-01-01T00:00:00Z"
     with pytest.raises(EnvBuildError, match="o__r-1: created_at 'soon'"):
         environment_for(task(commit, created_at="soon"), str(tmp_path))  # plain dir

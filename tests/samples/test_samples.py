@@ -143,7 +143,7 @@ def test_task_records(tasks):
         assert 0 < task.difficulty < 1
         assert task.created_at > "2024-02-01"
         EnvSpec.model_validate(task.env_spec)
-        assert task.env_spec["python"] == "3.11"
+        assert task.env_spec is not None and task.env_spec.python == "3.11"
 
 
 def test_problem_statements_do_not_reveal_the_fix(tasks):
