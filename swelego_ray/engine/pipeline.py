@@ -327,16 +327,17 @@ def _data_context() -> Iterator[None]:
     from ray.data import DataContext
 
     ctx = DataContext.get_current()
-    saved = (ctx.max_errored_blocks, ctx.enable_progress_bars)
+    saved = (ctx.max_errored_blocks, ctx.enable_progress_bars, ctx.print_on_execution_start)
     data_log = logging.getLogger("ray.data")
     level = data_log.level
     ctx.max_errored_blocks = -1  # a dead actor's batches are recorded, not fatal
     ctx.enable_progress_bars = False  # the engine shows its own, with counts
+    ctx.print_on_execution_start = False  # nor the plan of every pipeline on the console
     data_log.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        ctx.max_errored_blocks, ctx.enable_progress_bars = saved
+        ctx.max_errored_blocks, ctx.enable_progress_bars, ctx.print_on_execution_start = saved
         data_log.setLevel(level)
 
 
