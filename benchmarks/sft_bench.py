@@ -17,7 +17,7 @@ workers=0 (no FSDP, torch's default threads); `HF Trainer`: transformers.Trainer
 batches padded to the longest (its default); `HF Trainer group_by_length`: its
 length-grouping option, the reference of the "vs HF group_by_length" column.
 
-    .venv/bin/python benchmarks/sft_bench.py [--trajectories 160] [--epochs 1]
+    .venv/bin/python benchmarks/sft_bench.py [--trajectories 160] [--epochs 1] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -170,10 +170,41 @@ def run_hf(examples: list, model_dir: Path, out: Path, epochs: int, group: bool)
     }
 
 
+def _contenders(data: Path, examples: list, model_dir: Path, root: Path, args) -> dict:
+    """name -> run(repeat index) -> result dict."""
+    out = {}
+    if not args.only_hf:
+        out["swelego (2 workers, FSDP2)"] = lambda r: run_swelego(
+            data, model_dir, root / f"ours2-{r}", 2, args.epochs
+        )
+        out["swelego (2 workers, DDP)"] = lambda r: run_swelego(
+            data, model_dir, root / f"ours2ddp-{r}", 2, args.epochs, fsdp=False
+        )
+        out["swelego (in-process)"] = lambda r: run_swelego(
+            data, model_dir, root / f"ours0-{r}", 0, args.epochs
+        )
+    out["HF Trainer"] = lambda r: run_hf(examples, model_dir, root / f"hf-{r}", args.epochs, False)
+    out["HF Trainer group_by_length"] = lambda r: run_hf(
+        examples, model_dir, root / f"hfg-{r}", args.epochs, True
+    )
+    return out
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median tokens/s, with every run's tokens/s beside it."""
+    ordered = sorted(runs, key=lambda x: x["tokens_per_s"])
+    best = dict(ordered[(len(ordered) - 1) // 2])
+    best["all_tokens_per_s"] = [round(x["tokens_per_s"]) for x in runs]
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trajectories", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs per contender (alternating order; median)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--only-hf", action="store_true", help="skip the swelego runs (debug)")
     args = parser.parse_args()
@@ -187,32 +218,24 @@ def main() -> None:
         data = _trajectories(root / "traj.jsonl", args.trajectories)
         cost = masking_cost(data, model_dir)
         examples = cost.pop("examples")
-        results = {}
-        if not args.only_hf:
-            results["swelego (2 workers, FSDP2)"] = run_swelego(
-                data, model_dir, root / "ours2", 2, args.epochs
-            )
-            results["swelego (2 workers, DDP)"] = run_swelego(
-                data, model_dir, root / "ours2ddp", 2, args.epochs, fsdp=False
-            )
-            results["swelego (in-process)"] = run_swelego(
-                data, model_dir, root / "ours0", 0, args.epochs
-            )
-        results["HF Trainer"] = run_hf(examples, model_dir, root / "hf", args.epochs, group=False)
-        results["HF Trainer group_by_length"] = run_hf(
-            examples, model_dir, root / "hfg", args.epochs, group=True
-        )
+        contenders = _contenders(data, examples, model_dir, root, args)
+        runs: dict[str, list[dict]] = {name: [] for name in contenders}
+        for r in range(args.repeats):  # alternate the order: load drifts on a shared machine
+            order = list(contenders) if r % 2 == 0 else list(reversed(contenders))
+            for name in order:
+                runs[name].append(contenders[name](r))
+        results = {name: _median_run(rs) for name, rs in runs.items()}
     n_tokens = sum(len(e.input_ids) for e in examples)
     peer = results["HF Trainer group_by_length"]["tokens_per_s"]
     print(f"\n{len(examples)} examples, {n_tokens} tokens, effective batch {EFFECTIVE_BATCH}, "
           f"{args.epochs} epoch(s); load average {common.load_average()}")  # fmt: skip
     common.print_table(
         ["trainer", "tokens/s", "vs HF group_by_length", "padding", "steps", "final loss",
-         "loop s"],
+         "loop s", "tokens/s of each run"],
         [
             [name, f"{r['tokens_per_s']:.0f}", f"{r['tokens_per_s'] / peer:.2f}x",
              f"{r['padding']:.1%}", str(r["steps"]), f"{r['final_loss']:.3f}",
-             f"{r['wall_s']:.1f}"]
+             f"{r['wall_s']:.1f}", " ".join(map(str, r["all_tokens_per_s"]))]
             for name, r in results.items()
         ],
     )  # fmt: skip

@@ -135,3 +135,18 @@ def test_resume_with_a_changed_setting_is_refused_before_workers(tmp_path):
     changed = SimpleNamespace(run_hash="h2", settings={"batch_size": 1, "max_length": 8192})
     with pytest.raises(SFTInputError, match=r"changed: batch_size\); rerun it with the same"):
         check_resume(cfg, changed)
+
+
+def test_no_placement_group_cleaner_on_a_cluster_without_state_api(ray_local):
+    """The cleaner's state-API polls fail every second without a dashboard (a warning
+    each, flooding the console); such clusters train without it."""
+    from ray.train import ScalingConfig
+
+    from swelego_ray.sft.train import _state_api_available, _trainer_without_pg_cleaner
+
+    assert not _state_api_available()  # the project's local Ray runs no dashboard
+    trainer = _trainer_without_pg_cleaner()(
+        lambda: None, scaling_config=ScalingConfig(num_workers=1)
+    )
+    names = [type(c).__name__ for c in trainer._create_default_callbacks()]
+    assert "PlacementGroupCleanerCallback" not in names and "BackendSetupCallback" in names
