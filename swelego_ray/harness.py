@@ -22,6 +22,7 @@ from swelego_ray.evidence import (
     SETUP_FAILED,
     deadline_marker,
     new_run_id,
+    plugin_files,
     run_script,
     start_marker,
     uses_signed_records,
@@ -105,19 +106,30 @@ def patch_and_test(
     """Apply `steps`, run `prelude` (shell, e.g. saving a diff), then the test `command`
     between markers made from a fresh secret, all in one sandbox command (each costs tens
     of ms). The secret reaches the sandbox only on the command's standard input; a pytest
-    command graded with a pytest `parser` also gets the evidence plugin, whose signed
-    records the run then carries (`TestRun.signed`). Returns the patch results and the
-    test run (None when a patch did not apply). Raises HarnessFailure when the run could
-    not be set up."""
-    secret = new_nonce()
+    command graded with a pytest `parser` also gets the evidence plugin (in the run
+    directory, unpacked with the patches), whose signed records the run then carries
+    (`TestRun.signed`); the sandbox is meant to end after this run. Returns the patch
+    results and the test run (None when a patch did not apply). Raises HarnessFailure
+    when the run could not be set up."""
+    secret, run_id = new_nonce(), new_run_id()
     signed = uses_signed_records(command, parser)
     start = time.monotonic()
     inner_deadline = timeout_s if steps else None  # patching gets a budget on top
-    script = run_script(command, timeout_s=inner_deadline, signed=signed, run_id=new_run_id())
+    script = run_script(
+        command, timeout_s=inner_deadline, signed=signed, run_id=run_id, plugin_in_place=True
+    )
     budget = timeout_s + PATCHING_BUDGET_S if steps else timeout_s
     if prelude:
         script = f"{prelude}\n{script}"
-    applied, result = apply_then_run(sandbox, steps, script, timeout_s=budget, secret=secret)
+    applied, result = apply_then_run(
+        sandbox,
+        steps,
+        script,
+        timeout_s=budget,
+        secret=secret,
+        run_id=run_id,
+        files=plugin_files(run_id) if signed else None,  # unpacked with the patches
+    )
     if result is None:
         return applied, None
     output, hit = result.output, f"\n{deadline_marker(secret)}\n"

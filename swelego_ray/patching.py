@@ -1,8 +1,10 @@
 """Applying patches inside a sandbox, and building the test command a test patch implies.
 
 `apply_patches` applies a sequence of patches in ONE sandbox command (the patches travel on
-its stdin as a tar archive): for each, it optionally puts some files back as they are at
-HEAD first (`PatchStep.reset`), then tries, in order, `git apply`, `git apply --3way`,
+its stdin as a tar archive that unpacks into a fresh run directory under the sandbox's
+private /tmp, `run_dir`): for each, it optionally puts some files back as they are at
+HEAD first (`PatchStep.reset`, one git for all of them in the usual case), then tries, in
+order, `git apply`, `git apply --3way`,
 `git apply --reject` and `patch --fuzz` (SWE-bench's fallbacks), restoring the working tree
 between attempts so a half-applied attempt never leaks into the next one, and records
 which method worked. It stops at the first patch that does not apply.
@@ -14,6 +16,12 @@ paths itself, GNU `patch` does not: it would write hooks). Every git in these sc
 the safe one (`sandbox._git.SAFE_GIT`: no hooks, fsmonitor, external diff, textconv,
 pager). A run secret for the test command (`SECRET_VAR`) travels as the first line of the
 command's standard input, ahead of the patches, and is never written anywhere.
+
+`apply_then_run` can also unpack other files into the run directory (the evidence plugin),
+with the same tar. Applying alone removes the run directory; a test run after the patches
+leaves it to the sandbox's end (it holds only the patches, already in the tree the tests
+see, and what the caller put there): every process spared counts, tests run once per
+sandbox.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import io
 import re
 import shlex
 import tarfile
+import time
 import uuid
 from enum import StrEnum
 
@@ -29,8 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.sandbox import ExecResult, Sandbox, safe_git_script
 
-# Inside the repository's .git: always part of the workspace, never part of a diff.
-_PATCH_DIR = ".git/swelego"
+# The run directory (see `run_dir`): in the sandbox's private /tmp, never part of a diff.
+_RUN_DIR_PREFIX = "/tmp/.swelego-run-"
 # The script's variable holding the run secret (the first line of its standard input).
 SECRET_VAR = "__swelego_secret"
 
@@ -71,6 +80,19 @@ class ApplyResult(BaseModel):
     log: str = ""  # every command and its output, for the per-instance apply log
 
 
+def new_run_id() -> str:
+    """Names one sandbox command's run directory (unguessable: nothing can be there first)."""
+    return uuid.uuid4().hex
+
+
+def run_dir(run_id: str) -> str:
+    """The run directory of `run_id` inside the sandbox: mode 0700, made by the tar that
+    brings the patches (and `apply_then_run`'s other files)."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}", run_id):
+        raise ValueError(f"run id {run_id!r}: expected 8-64 lowercase hex digits")
+    return f"{_RUN_DIR_PREFIX}{run_id}"
+
+
 def _tail(text: str, lines: int = 6) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -78,34 +100,39 @@ def _tail(text: str, lines: int = 6) -> str:
 def _reset_script(files: list[str]) -> str:
     """Shell that puts `files` back as at HEAD, removing the ones HEAD lacks."""
     quoted = " ".join(shlex.quote(f) for f in files)
-    # one git per file where HEAD has it (the common case): checkout first, and only when
-    # that fails ask whether HEAD has the file (then the reset failed) or not (remove it)
+    # One git for every file when HEAD has them all (the usual case; a pathspec that
+    # matches nothing fails the whole checkout before it writes anything). Otherwise one
+    # git per file: checkout first, and only when that fails ask whether HEAD has the file
+    # (then the reset failed) or not (remove it). Names are literal, never globs.
+    checkout = "git --literal-pathspecs checkout -q HEAD --"
     return (
-        f"__r=0; for f in {quoted}; do "
-        'git checkout -q HEAD -- "$f" 2>/dev/null || { git cat-file -e "HEAD:$f" 2>/dev/null '
-        '&& { __r=1; break; } || rm -rf -- "$f"; }; done; [ "$__r" = 0 ]'
+        f"{checkout} {quoted} 2>/dev/null || {{ __r=0; for f in {quoted}; do "
+        f'{checkout} "$f" 2>/dev/null || {{ git cat-file -e "HEAD:$f" 2>/dev/null '
+        '&& { __r=1; break; } || rm -rf -- "$f"; }; done; [ "$__r" = 0 ]; }'
     )
 
 
-def _script(steps: list[PatchStep], mark: str, then: str | None, *, secret: bool) -> str:
-    """Bash applying every step's `<dir>/<i>.diff`, then running `then` (stdin empty);
+def _script(
+    steps: list[PatchStep], mark: str, then: str | None, *, secret: bool, rd: str, unpack: bool
+) -> str:
+    """Bash applying every step's `<rd>/<i>.diff`, then running `then` (stdin empty);
     progress lines start with `mark`. With `secret`, the first line of standard input is
-    read into SECRET_VAR first."""
+    read into SECRET_VAR first; with `unpack`, the rest is a tar archive making `rd`."""
     arg = '"$1"'
     cases = "\n".join(
         f"    {i}) {cmd.format(f=arg)} ;;" for i, cmd in enumerate(_COMMANDS.values())
     )
-    lines = [f"m={shlex.quote(mark)}; d={_PATCH_DIR}"]
+    lines = [f"m={shlex.quote(mark)}; d={rd}"]
     if secret:
         lines.append(
             f"IFS= read -r {SECRET_VAR} "
             '|| { echo "$m fatal no run secret on standard input"; exit 3; }'
         )
-    if steps:
-        lines.append(
-            'rm -rf "$d" && mkdir -p "$d" && tar -xf - -C "$d" '
-            '|| { echo "$m fatal cannot unpack the patches"; exit 3; }'
-        )
+    if unpack:
+        # the archive's first member is the run directory itself (mode 0700)
+        lines.append('tar -xf - -C /tmp || { echo "$m fatal cannot unpack the patches"; exit 3; }')
+    # the run directory goes when only patching (the sandbox goes on); a test run leaves it
+    cleanup = 'rm -rf "$d"; ' if then is None and unpack else ""
     lines += [
         "attempt() {",
         f"  for i in {' '.join(str(i) for i in range(len(_COMMANDS)))}; do",
@@ -132,25 +159,39 @@ def _script(steps: list[PatchStep], mark: str, then: str | None, *, secret: bool
                 '|| { echo "$m fatal resetting test files failed"; exit 3; }'
             )
         if step.patch.strip():
-            lines.append(f'attempt "$d/{i}.diff" || {{ rm -rf "$d"; exit 1; }}')
-    lines += ['rm -rf "$d"' if steps else ":", "exec </dev/null", 'echo "$m done"']
+            lines.append(f'attempt "$d/{i}.diff" || {{ {cleanup}exit 1; }}')
+    lines += [f"{cleanup}exec </dev/null", 'echo "$m done"']
     if then is not None:
         lines.append(f"{{\n{then}\n}} </dev/null")
     return safe_git_script("\n".join(lines) + "\n")
 
 
-def _archive(steps: list[PatchStep]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for i, step in enumerate(steps):
-            patch = step.patch
-            if patch.strip() and not patch.endswith("\n"):
-                patch += "\n"  # git apply rejects a last hunk line without a newline
-            data = patch.encode()
-            info = tarfile.TarInfo(f"{i}.diff")
-            info.size = len(data)
+def _archive(rd: str, steps: list[PatchStep], files: dict[str, str]) -> bytes:
+    """A tar (members relative to /tmp) making the run directory `rd` (mode 0700) with
+    each step's `<i>.diff` and `files` in it."""
+    base = rd.removeprefix("/tmp/")
+    members = {f"{i}.diff": _patch_text(step.patch) for i, step in enumerate(steps)}
+    for name, text in files.items():
+        if "/" in name or name in ("", ".", "..") or name in members:
+            raise ValueError(f"run directory file {name!r}: expected a new plain file name")
+        members[name] = text
+    buf, now = io.BytesIO(), int(time.time())
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        top = tarfile.TarInfo(base)
+        top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o700, now
+        tar.addfile(top)
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{base}/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o600, now
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def _patch_text(patch: str) -> str:
+    if patch.strip() and not patch.endswith("\n"):
+        patch += "\n"  # git apply rejects a last hunk line without a newline
+    return patch
 
 
 def apply_patches(
@@ -168,11 +209,15 @@ def apply_then_run(
     *,
     timeout_s: float,
     secret: str | None = None,
+    run_id: str | None = None,
+    files: dict[str, str] | None = None,
 ) -> tuple[list[ApplyResult], ExecResult | None]:
     """Apply `steps`, then, if every one applied, run `command` (bash, stdin empty), all in
     one sandbox command under one deadline. Returns the per-step results and what
     `command` did (its output is what followed the patching; None: it did not run).
     `secret` (one line) is in `$__swelego_secret` for `command`, and nowhere else.
+    `files` (plain names) are unpacked into `run_dir(run_id)` with the patches, before
+    anything else runs; with `command`, that directory is left in place.
 
     A step whose patch would write inside `.git` is refused before anything runs: the
     steps before it are applied (and `command` is not run)."""
@@ -187,13 +232,12 @@ def apply_then_run(
     if secret is not None and ("\n" in secret or "\r" in secret):
         raise ValueError("the run secret must be one line")
     mark = f"@@swelego-apply-{uuid.uuid4().hex[:12]}"
+    rd = run_dir(run_id or new_run_id())
+    unpack = bool(steps or files)
     stdin = (secret.encode() + b"\n") if secret is not None else b""
-    stdin += _archive(steps) if steps else b""
-    run = sandbox.exec(
-        f"bash -c {shlex.quote(_script(steps, mark, command, secret=secret is not None))}",
-        timeout_s=timeout_s,
-        stdin=stdin or None,
-    )
+    stdin += _archive(rd, steps, files or {}) if unpack else b""
+    script = _script(steps, mark, command, secret=secret is not None, rd=rd, unpack=unpack)
+    run = sandbox.exec(f"bash -c {shlex.quote(script)}", timeout_s=timeout_s, stdin=stdin or None)
     done, after = _after_done(run.output, mark)
     patching_output = run.output[: len(run.output) - len(after)] if done else run.output
     results = _parse(steps, patching_output, mark)

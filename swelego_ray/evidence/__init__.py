@@ -28,14 +28,15 @@ from swelego_ray.evidence._script import (
     deadline_marker,
     end_marker,
     is_pytest_command,
-    new_run_id,
     new_secret,
+    plugin_files,
     plugin_source,
     records_marker,
     run_script,
     start_marker,
     uses_signed_records,
 )
+from swelego_ray.patching import new_run_id
 
 __all__ = [
     "PLUGIN_MODULE",
@@ -48,6 +49,7 @@ __all__ = [
     "is_pytest_command",
     "new_run_id",
     "new_secret",
+    "plugin_files",
     "plugin_source",
     "pytest_settings_differ",
     "record_line",

@@ -11,6 +11,14 @@ and closes at import, before any conftest.py runs; the plugin then signs one rec
 test. Other runners (Django's runtests.py, sympy's bin/test, unittest) are graded from
 their log between the markers and the command's own exit code.
 
+The plugin lives in the run's own directory (`patching.run_dir`, mode 0700, a fresh
+unguessable name) under a module name chosen per run. The harness sends it in the tar
+that brings the patches (`plugin_files`, `plugin_in_place=True`), so no process is spent
+writing it; on its own, the script writes it with a builtin after one `mkdir`. Only
+harness code runs before the test command: patching is `git apply` / GNU patch, never the
+repository's code. The shell reads the records back with a builtin (`read -N`, bounded in
+size and time; a FIFO or device planted in their place cannot block it).
+
 Residual risk: a process in the sandbox that sets out to defeat the harness can read the
 outer shell's memory (same user, no ptrace restriction in the sandbox), and code in the
 pytest process can read the plugin's. Markers and signatures stop a log that merely claims
@@ -23,15 +31,16 @@ import functools
 import re
 import secrets
 import shlex
-import uuid
 from pathlib import Path
 
-from swelego_ray.patching import SECRET_VAR
+from swelego_ray.patching import SECRET_VAR, run_dir
 from swelego_ray.testlogs import PYTEST_PARSERS
 
 PLUGIN_MODULE = "swelego_evidence"
 SETUP_FAILED = "@@swelego-setup-failed"  # printed (before the start marker) by the script
 _PLUGIN_FD = 3
+RECORDS_BYTES = 8_000_000  # the most of the records file the host reads back
+RECORDS_WAIT_S = 10  # the longest the shell waits reading it
 _S = f"${SECRET_VAR}"  # the secret as the script refers to it
 # Milliseconds since the epoch into $__swelego_ms: bash 5's $EPOCHREALTIME (no process),
 # `date` on older shells.
@@ -85,18 +94,29 @@ def plugin_source() -> str:
     return Path(__file__).with_name(f"{PLUGIN_MODULE}.py").read_text()
 
 
-def new_run_id() -> str:
-    """Names one run's private directory (the sandbox's /tmp) and plugin module."""
-    return uuid.uuid4().hex
+def plugin_files(run_id: str) -> dict[str, str]:
+    """The files of the run directory that `run_script(..., plugin_in_place=True)` needs
+    (name: text), for the harness to send with the patches."""
+    return {f"{PLUGIN_MODULE}_{run_id}.py": plugin_source()}
 
 
-def run_script(command: str, *, timeout_s: float | None, signed: bool, run_id: str) -> str:
+def run_script(
+    command: str,
+    *,
+    timeout_s: float | None,
+    signed: bool,
+    run_id: str,
+    plugin_in_place: bool = False,
+) -> str:
     """Bash (run by a shell whose `$__swelego_secret` holds the secret) that runs `command`
     between the markers, under `timeout_s` when given, and exits with its exit code; with
-    `signed`, the plugin's records follow the end marker."""
-    rd, module = f"/tmp/.swelego-run-{run_id}", f"{PLUGIN_MODULE}_{run_id}"
+    `signed`, the plugin's records follow the end marker. With `plugin_in_place`, the run
+    directory already holds `plugin_files(run_id)` and is left in place (the harness
+    unpacks it with the patches; the sandbox goes after the run); otherwise the script
+    makes it, writes the plugin, and removes it at the end."""
+    rd, module = run_dir(run_id), f"{PLUGIN_MODULE}_{run_id}"
     lines = []
-    if signed:
+    if signed and not plugin_in_place:
         source = shlex.quote(plugin_source())
         lines.append(
             f"mkdir -m 700 {rd} && printf '%s' {source} > {rd}/{module}.py "
@@ -125,9 +145,13 @@ def run_script(command: str, *, timeout_s: float | None, signed: bool, run_id: s
         )
     lines.append(f'echo; echo ">>>>> SWELEGO TESTS END {_S} exit=$__swelego_rc"')
     if signed:
+        # O_RDWR: opening a FIFO does not block; -t bounds the read, -N its size
         lines.append(
             f'echo ">>>>> SWELEGO RECORDS {_S}"; '
-            f"timeout -s KILL 10 head -c 8000000 -- {rd}/records 2>/dev/null; rm -rf -- {rd}"
+            f"{{ IFS= read -r -N {RECORDS_BYTES} -t {RECORDS_WAIT_S} -u 4 __swelego_rec; "
+            f"printf '%s' \"$__swelego_rec\"; }} 4<>{rd}/records 2>/dev/null"
         )
+        if not plugin_in_place:
+            lines.append(f"rm -rf -- {rd}")
     lines.append('exit "$__swelego_rc"')
     return "\n".join(lines) + "\n"

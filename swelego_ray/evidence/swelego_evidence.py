@@ -1,7 +1,7 @@
 """swelego's evidence plugin for pytest: one signed record per test outcome.
 
-The harness writes this file into a private directory of the sandbox after the patches are
-applied (it is never part of the repository under test), under a module name chosen per run
+The harness unpacks this file into the run's private directory of the sandbox, with the
+patches (it is never part of the repository under test), under a module name chosen per run
 (`swelego_evidence_<random>`, so nothing in the repository can shadow it), and loads it
 with `-p <that name>`, which pytest imports before any conftest.py. At import it reads the
 run's key from the file descriptor named by SWELEGO_EVIDENCE_FD (a pipe the harness's
