@@ -70,6 +70,54 @@ def resolve_source(repo: str, repos_dir: Path | str | None, explicit: str | None
     )
 
 
+GITHUB_URL = "https://github.com/{repo}.git"
+_REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+def mirror_path(repo: str, repos_dir: Path | str) -> Path:
+    """Where a clone of `repo` (owner/name) goes: `repos_dir/owner__name.git`."""
+    return Path(repos_dir).expanduser() / f"{repo.replace('/', '__')}.git"
+
+
+def clone_mirror(repo: str, repos_dir: Path | str, url_template: str = GITHUB_URL) -> Path:
+    """Clone `repo` (owner/name) from `url_template` (`{repo}`, `{owner}`, `{name}`) as a
+    bare repository `repos_dir/owner__name.git` (branches and tags), or return the mirror
+    already there. Safe across processes; a failed clone leaves nothing behind and raises
+    RepoSourceError naming the URL and the mirror path to provide by hand when offline."""
+    if not _REPO_RE.match(repo) or ".." in repo:
+        raise RepoSourceError(f"{repo!r}: not an owner/name repository name")
+    owner, name = repo.split("/")
+    url = url_template.format(repo=repo, owner=owner, name=name)
+    dest = mirror_path(repo, repos_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(dest.parent / f".{dest.name}.lock"):
+        if _is_git_dir(dest):
+            return dest
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            proc = run_git(
+                "clone",
+                "--bare",
+                "--",
+                url,
+                str(tmp / "repo"),
+                env=_GIT_ENV,
+                timeout_s=_FETCH_TIMEOUT_S,
+            )
+            if proc.returncode != 0:
+                raise RepoSourceError(
+                    f"{repo}: cannot clone {url} (offline, or no such repository?): "
+                    f"{proc.stderr.strip()[-1000:]}; without a network, put a clone at {dest}"
+                )
+            (tmp / "repo").rename(dest)
+        except GitError as exc:
+            raise RepoSourceError(f"{repo}: cloning {url} timed out: {exc}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("cloned %s from %s into %s", repo, url, dest)
+    return dest
+
+
 def _git(*args: str, cwd: Path | str | None = None, check: bool = True) -> str:
     try:
         proc = run_git(*args, cwd=cwd, env=_GIT_ENV)

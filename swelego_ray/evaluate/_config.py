@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from swelego_ray.envs.repos import GITHUB_URL
 from swelego_ray.runconfig import StageRunConfig
 from swelego_ray.schema import Task, duplicates, text_problem
 from swelego_ray.schema.rows import json_rows, jsonl_rows
 from swelego_ray.storage import read_source
 
 GOLD, EMPTY = "gold", "empty"
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PATCH_KEY = "model_patch"
 
 
@@ -29,12 +32,31 @@ class EvaluateConfig(StageRunConfig):
     """Where results, per-instance logs and report.json / report.md go (path or s3://)."""
     repos_dir: str | None = None
     """Directory holding repositories as owner__name (or owner__name.git)."""
+    run_id: str | None = None
+    """SWE-bench's run id: per-instance logs go to
+    `out/logs/run_evaluation/<run_id>/<model>/<instance>/` and the run report is also
+    written as `out/<model>.<run_id>.json`. Default: the name of `out`."""
     instance_ids: list[str] | None = None
     """Evaluate only these instances (each must exist in the tasks file)."""
+    exclude_ids: list[str] | None = None
+    """Leave these instances out (each must exist in the tasks file)."""
+    clone_repos: bool = True
+    """Clone a repository missing from `repos_dir` into it (`owner__name.git`) from
+    `repo_url`; `repos_dir` stays the offline cache (nothing is fetched for what it has)."""
+    repo_url: str = GITHUB_URL
+    """Where a missing repository is cloned from: `{repo}` (owner/name), `{owner}`,
+    `{name}` are filled in; e.g. file:///srv/git/{owner}__{name}.git."""
     rerun_errors: bool = False
     """Rerun instances whose stored result is an infrastructure error."""
     force: bool = False
     """Ignore every stored result and run again."""
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str | None) -> str | None:
+        if value is not None and (not _RUN_ID_RE.match(value) or value in (".", "..")):
+            raise ValueError(f"run id {value!r}: use letters, digits, '.', '_' and '-' only")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
@@ -47,7 +69,17 @@ class EvaluateConfig(StageRunConfig):
             )
         if self.instance_ids is not None and not self.instance_ids:
             raise ValueError("instance_ids is empty; omit it to evaluate every task")
+        if self.clone_repos and "{" not in self.repo_url:
+            raise ValueError(f"repo_url {self.repo_url!r} names no {{repo}} / {{owner}} / {{name}}")
         return self
+
+    @property
+    def effective_run_id(self) -> str:
+        """`run_id`, or the name of `out` (made a valid run id)."""
+        if self.run_id:
+            return self.run_id
+        name = self.out.rstrip("/").rsplit("/", 1)[-1]
+        return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "swelego"
 
 
 class Prediction(BaseModel):

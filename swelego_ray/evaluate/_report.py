@@ -49,12 +49,18 @@ class EvaluationReport(BaseModel):
 
 
 def build_report(
-    all_ids: list[str], results: list[InstanceResult], funnel: dict[str, Any]
+    all_ids: list[str],
+    results: list[InstanceResult],
+    funnel: dict[str, Any],
+    *,
+    submitted: list[str] | None = None,
 ) -> EvaluationReport:
-    """`all_ids`: every task in scope; `results`: one per submitted instance.
+    """`all_ids`: every task in scope; `results`: one per submitted instance in scope;
+    `submitted`: every prediction's id, in scope or not (default: the results').
 
     SWE-bench's run report semantics (swebench.harness.reporting, 4.x), field by field:
-    `total_instances` counts the tasks in scope; `submitted_*` the predictions for them;
+    `total_instances` counts the tasks in scope; `submitted_*` the whole predictions
+    file (SWE-bench counts every prediction, also those `instance_ids` leaves out);
     `incomplete_ids` the tasks with no prediction; `empty_patch_ids` the predictions
     whose patch is empty, which count nowhere else (neither completed nor unresolved nor
     error); of the rest, those graded are `completed_ids` (split into `resolved_ids` and
@@ -69,7 +75,7 @@ def build_report(
             reasons[r.instance_id] = r.report.reason
             details[r.instance_id] = r.report.detail[:2000]
     tampering = {r.instance_id: _tampering(r) for r in results if r.report.tampering}
-    submitted = [r.instance_id for r in results]
+    submitted = [r.instance_id for r in results] if submitted is None else submitted
     empty = [r.instance_id for r in results if r.empty_patch]
     by_outcome: dict[Outcome, list[str]] = {o: [] for o in Outcome}
     for r in results:
@@ -85,7 +91,7 @@ def build_report(
         empty_patch_instances=len(empty),
         error_instances=len(by_outcome[Outcome.ERROR]),
         completed_ids=sorted(completed),
-        incomplete_ids=sorted(set(all_ids) - set(submitted)),
+        incomplete_ids=sorted(set(all_ids) - {r.instance_id for r in results}),
         empty_patch_ids=sorted(empty),
         submitted_ids=sorted(submitted),
         resolved_ids=sorted(by_outcome[Outcome.RESOLVED]),

@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from swelego_ray import __version__
-from swelego_ray.engine import run_items, stateless
+from swelego_ray.engine import StageRun, run_items, stateless
 from swelego_ray.envs import EnvBuildError
+from swelego_ray.envs.repos import RepoSourceError, clone_mirror, resolve_source
 from swelego_ray.evaluate._config import EvaluateConfig, Prediction, load_predictions
 from swelego_ray.evaluate._instance import (
     EvalItem,
@@ -17,11 +18,12 @@ from swelego_ray.evaluate._instance import (
     result_key_of,
 )
 from swelego_ray.evaluate._report import EvaluationReport, build_report, render_markdown, rich_table
+from swelego_ray.evaluate._swebench_logs import run_report_name, write_instance_logs
 from swelego_ray.funnel import Funnel
 from swelego_ray.grading import InfraFailure, Outcome, infra_error, infra_failure_of
-from swelego_ray.harness import task_environment
+from swelego_ray.harness import SOURCE_KEY, task_environment
 from swelego_ray.schema import Task, read_tasks
-from swelego_ray.storage import writable_store
+from swelego_ray.storage import Store, writable_store
 from swelego_ray.testlogs import LogParserError, get_parser
 
 logger = logging.getLogger(__name__)
@@ -38,14 +40,10 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
     A prediction whose text is not valid Unicode is that instance's error."""
     tasks = read_tasks(cfg.tasks)  # refuses duplicate instance ids
     predictions = load_predictions(cfg.predictions, tasks)  # checked against every task
-    if cfg.instance_ids is not None:
-        known = {t.instance_id for t in tasks}
-        unknown = [i for i in cfg.instance_ids if i not in known]
-        if unknown:
-            raise ValueError(f"instance ids not in {cfg.tasks}: {', '.join(unknown)}")
-        tasks = [t for t in tasks if t.instance_id in set(cfg.instance_ids)]
+    tasks = _in_scope(cfg, tasks)
     store = writable_store(cfg.out)
-    items, early = _plan(cfg, tasks, predictions)
+    sources = _clone_missing(cfg, tasks)
+    items, early = _plan(cfg, tasks, predictions, sources)
 
     def reuse(record: dict) -> bool:
         if cfg.force:
@@ -89,8 +87,11 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
         else:
             funnel.drop(r.report.reason or r.report.outcome.value)  # an InfraFailure or a verdict
     funnel.skipped_cached = run.funnel.skipped_cached
-    report = build_report([t.instance_id for t in tasks], results, funnel.as_dict())
+    report = build_report(
+        [t.instance_id for t in tasks], results, funnel.as_dict(), submitted=list(predictions)
+    )
     store.write_json("report.json", report.model_dump(mode="json"))
+    _write_swebench_logs(cfg, store, report, predictions, run)
     store.write_bytes("report.md", render_markdown(report).encode())
     store.write_json(
         "run.json",
@@ -109,8 +110,62 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
     return report
 
 
+def _in_scope(cfg: EvaluateConfig, tasks: list[Task]) -> list[Task]:
+    """The tasks `instance_ids` keeps and `exclude_ids` does not drop; an id in either
+    that names no task is refused."""
+    known = {t.instance_id for t in tasks}
+    for flag, ids in (("instance ids", cfg.instance_ids), ("excluded ids", cfg.exclude_ids)):
+        unknown = [i for i in ids or [] if i not in known]
+        if unknown:
+            raise ValueError(f"{flag} not in {cfg.tasks}: {', '.join(unknown)}")
+    keep = set(cfg.instance_ids) if cfg.instance_ids is not None else known
+    keep -= set(cfg.exclude_ids or [])
+    return [t for t in tasks if t.instance_id in keep]
+
+
+def _clone_missing(cfg: EvaluateConfig, tasks: list[Task]) -> dict[str, str | Exception]:
+    """Repositories missing from `repos_dir` cloned into it from `repo_url` (when
+    `clone_repos`): repo -> the clone's path, or why it could not be cloned."""
+    if not cfg.clone_repos or cfg.repos_dir is None:
+        return {}
+    sources: dict[str, str | Exception] = {}
+    for repo in dict.fromkeys(t.repo for t in tasks if not t.meta.get(SOURCE_KEY)):
+        try:
+            resolve_source(repo, cfg.repos_dir, None)
+            continue
+        except RepoSourceError:
+            pass
+        try:
+            sources[repo] = str(clone_mirror(repo, cfg.repos_dir, cfg.repo_url))
+        except RepoSourceError as exc:
+            logger.warning("%s", exc)
+            sources[repo] = exc
+    return sources
+
+
+def _write_swebench_logs(
+    cfg: EvaluateConfig,
+    store: Store,
+    report: EvaluationReport,
+    predictions: dict[str, Prediction],
+    run: StageRun,
+) -> None:
+    """SWE-bench's per-instance log layout and its `<model>.<run_id>.json` run report."""
+    run_id = cfg.effective_run_id
+    keys = {r.item_id: r.key for r in run.results}
+    for result in report.results:
+        pred = predictions[result.instance_id]
+        write_instance_logs(store, run_id, result, pred, keys.get(result.instance_id))
+    if predictions:
+        model = next(iter(predictions.values())).model_name_or_path
+        store.write_json(run_report_name(model, run_id), report.model_dump(mode="json"))
+
+
 def _plan(
-    cfg: EvaluateConfig, tasks: list[Task], predictions: dict[str, Prediction]
+    cfg: EvaluateConfig,
+    tasks: list[Task],
+    predictions: dict[str, Prediction],
+    sources: dict[str, str | Exception],
 ) -> tuple[list[EvalItem], list[InstanceResult]]:
     """Work items for the submitted instances, and results for those whose environment
     cannot even be described (recorded as errors, never dropped)."""
@@ -126,6 +181,10 @@ def _plan(
         if problem is not None:
             detail = f"the prediction is not valid Unicode text, so it cannot apply: {problem}"
             early.append(_early(task, pred, InfraFailure.PATCH_APPLY, detail))
+            continue
+        cloned = sources.get(task.repo)
+        if isinstance(cloned, Exception):
+            early.append(_early(task, pred, InfraFailure.ENV_BUILD, str(cloned)))
             continue
         try:
             env = task_environment(task, cfg.repos_dir, cache_root)
