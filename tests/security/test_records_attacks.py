@@ -196,7 +196,7 @@ def test_run_dir_attacks_local(scenario: Scenario, tmp_path: Path):
     out = tmp_path / "out"
     started = time.monotonic()
     report = _evaluate(
-        scenario, out, backend_options={"cache_root": str(cache)}, cache_root=str(cache)
+        scenario, out, backend={"kind": "local", "cache_root": str(cache)}, cache_root=str(cache)
     )
     _check(scenario, report, out)
     assert time.monotonic() - started < 5 * TIMEOUT_S
@@ -207,6 +207,6 @@ def test_run_dir_attacks_local(scenario: Scenario, tmp_path: Path):
 def test_run_dir_attacks_docker(scenario: Scenario, docker_engine, tmp_path: Path):
     out = tmp_path / "out"
     report = _evaluate(
-        scenario, out, backend="docker", backend_options=docker_engine.model_dump(mode="json")
+        scenario, out, backend={"kind": "docker", **docker_engine.model_dump(mode="json")}
     )
     _check(scenario, report, out)
