@@ -77,27 +77,131 @@ def _config(cls, fields: dict):
         _fail(problems)
 
 
+def _console():
+    """A rich Console; when stdout is not a terminal (a pipe, a file), wide enough that
+    tables are not cut at 80 columns."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=_PIPE_WIDTH)
+
+
+_PIPE_WIDTH = 1000
+
+
+def _set(raw: dict, dotted: str, value) -> None:
+    """raw[a][b] = value for `a.b` (a mapping given replaces the one there)."""
+    *parents, last = dotted.split(".")
+    node = raw
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {} if child is None else {"kind": child}
+        node = child
+    node[last] = value
+
+
+def _backend_options(options: list[str] | None) -> dict:
+    """`--backend-option images.wheelhouse=true` -> {"backend.images.wheelhouse": True}
+    (values parsed as YAML)."""
+    import yaml
+
+    parsed = {}
+    for option in options or []:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip() or key.strip() == "kind":
+            _fail(f"--backend-option {option!r}: expected KEY=VALUE, e.g. images.wheelhouse=true")
+        try:
+            parsed[f"backend.{key.strip()}"] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            _fail(f"--backend-option {option!r}: the value is not YAML: {exc}")
+    return parsed
+
+
+def evaluate_config(config: str | None, fields: dict, options: dict):
+    """EvaluateConfig from a YAML file (local or s3://, as the jobs read it), then the
+    CLI's flags (None: not given), then `--backend-option`s; exit 2 naming every bad field."""
+    from pydantic import ValidationError
+
+    from swelego_ray.evaluate import EvaluateConfig
+    from swelego_ray.jobs import JobConfigError, config_mapping, validation_problems
+
+    try:
+        raw = config_mapping(config) if config else {}
+    except JobConfigError as exc:
+        _fail(str(exc))
+    if isinstance(raw.get("backend"), str):
+        raw["backend"] = {"kind": raw["backend"]}
+    for dotted, value in {**fields, **options}.items():
+        if value is not None:
+            _set(raw, dotted, value)
+    if isinstance(raw.get("backend"), dict):
+        raw["backend"].setdefault("kind", "local")
+    try:
+        return EvaluateConfig.model_validate(raw)
+    except ValidationError as exc:
+        where = f" ({config})" if config else ""
+        _fail(f"invalid evaluation config{where}: {validation_problems(exc)}")
+
+
 def evaluate(
-    tasks: Annotated[str, typer.Option("--tasks", help="Tasks file (.jsonl/.json/.parquet).")],
-    out: Annotated[str, typer.Option("--out", help="Output directory or s3:// URI.")],
+    tasks: Annotated[
+        str | None, typer.Option("--tasks", help="Tasks file (.jsonl/.json/.parquet).")
+    ] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Output directory or s3:// URI.")] = None,
     predictions: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--predictions", help="gold | empty | predictions .jsonl/.json (path or s3:// URI)"
+            "--predictions",
+            help="gold | empty | predictions .jsonl/.json (path or s3:// URI); default gold",
         ),
-    ] = "gold",
-    repos: Annotated[Path | None, typer.Option("--repos", help="Repositories directory.")] = None,
-    backend: Annotated[Backend, _BACKEND] = Backend.local,
+    ] = None,
+    repos: Annotated[
+        Path | None,
+        typer.Option(
+            "--repos",
+            help="Repositories directory (owner__name[.git]); missing ones are cloned into it.",
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="EvaluateConfig YAML (path or s3://); flags override it."),
+    ] = None,
+    backend: Annotated[Backend | None, _BACKEND] = None,
+    backend_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend-option",
+            help="Backend option KEY=VALUE (repeatable), e.g. images.wheelhouse=true.",
+        ),
+    ] = None,
     workers: Annotated[int | None, _WORKERS] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Deadline per instance, seconds (host side).")
-    ] = 1800.0,
+        float | None,
+        typer.Option("--timeout", help="Deadline per instance, seconds (host side); 1800."),
+    ] = None,
     test_timeout: Annotated[float | None, _TEST_TIMEOUT] = None,
     memory_mb: Annotated[int | None, _MEMORY] = None,
     disk_mb: Annotated[int | None, _DISK] = None,
     instance_ids: Annotated[
         list[str] | None,
         typer.Option("--instance-ids", help="Only these ids (repeat or comma-separate)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Leave these ids out (repeat or comma-separate)."),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run-id", help="SWE-bench run id (logs/run_evaluation/<run_id>/...)."),
+    ] = None,
+    clone: Annotated[
+        bool | None,
+        typer.Option("--clone/--no-clone", help="Clone repositories missing from --repos."),
+    ] = None,
+    repo_url: Annotated[
+        str | None,
+        typer.Option("--repo-url", help="Clone URL template ({repo}, {owner}, {name})."),
     ] = None,
     rerun_errors: Annotated[
         bool, typer.Option("--rerun-errors", help="Rerun stored infrastructure errors.")
@@ -106,13 +210,23 @@ def evaluate(
     cache_root: Annotated[Path | None, _CACHE] = None,
     ray_address: Annotated[str | None, _RAY] = None,
     in_process: Annotated[bool, _IN_PROCESS] = False,
-    progress: Annotated[bool, _PROGRESS] = True,
+    progress: Annotated[bool | None, _PROGRESS] = None,
 ) -> None:
     """Hack-free evaluation: sanitised sandboxes, prediction then test patch, graded tests.
 
-    Writes per-instance results and logs, OUT/report.json and OUT/report.md.
+    Writes OUT/report.json and OUT/report.md, SWE-bench's per-instance logs
+    (OUT/logs/run_evaluation/RUN_ID/MODEL/INSTANCE/) and its run report
+    OUT/MODEL.RUN_ID.json (RUN_ID defaults to the name of OUT).
 
     Reruns reuse finished instances (keyed by every input, the patch included).
+
+    Settings come from --config (an EvaluateConfig YAML, as the jobs take), then the
+    flags, then --backend-option KEY=VALUE (docker: images.base_image=...,
+    images.wheelhouse=true, ...).
+
+    Exit codes: 0 every instance graded; 2 bad flags, config or input files (nothing
+    run); 3 some instances errored for infrastructure reasons (environment, patch apply,
+    timeout, missing repository; see report.md), rerun to retry them with --rerun-errors.
 
     Refused before any work: an instance id that appears twice in the tasks file or in
     the predictions file (all duplicates are listed; nothing is de-duplicated), and an
@@ -125,43 +239,79 @@ def evaluate(
       swelego evaluate --tasks tasks.jsonl --predictions gold --repos repos --out runs/gold
 
       swelego evaluate --tasks tasks.jsonl --predictions preds.jsonl --repos repos
-      --out runs/m1 --workers 4 --instance-ids a__b-1,a__b-2
+      --out runs/m1 --run-id m1 --workers 4 --exclude a__b-1,a__b-2
+
+      swelego evaluate --tasks tasks.jsonl --repos repos --out runs/d --backend docker
+      --backend-option images.wheelhouse=true
     """
-    remote = predictions.startswith("s3://")
-    if predictions not in ("gold", "empty") and not remote and not Path(predictions).is_file():
-        _fail(f"--predictions {predictions!r}: not gold, empty, an existing file or s3:// URI")
-    if not tasks.startswith("s3://") and not Path(tasks).is_file():
-        _fail(f"--tasks {tasks!r}: no such file")
-    if repos is not None and not repos.is_dir():
-        _fail(f"--repos {repos}: not a directory")
+    _check_inputs(tasks, predictions, repos)
     if in_process and workers not in (None, 1):
         _fail("--in-process runs one instance at a time: drop --workers or set it to 1")
-    workers = workers or (1 if in_process else 2)
-    from rich.console import Console
+    if backend_option and backend is None and config is None:
+        backend = Backend.local
+    fields = {
+        "tasks": tasks,
+        "predictions": predictions,
+        "out": out,
+        "repos_dir": str(repos) if repos else None,
+        "backend.kind": backend.value if backend else None,
+        "cache_root": str(cache_root) if cache_root else None,
+        "backend.cache_root": str(cache_root) if cache_root else None,
+        "workers": 1 if in_process else workers,
+        "timeout_s": timeout,
+        "limits.timeout_s": test_timeout,
+        "limits.memory_mb": memory_mb,
+        "limits.disk_mb": disk_mb,
+        "instance_ids": _ids(instance_ids),
+        "exclude_ids": _ids(exclude),
+        "run_id": run_id,
+        "clone_repos": clone,
+        "repo_url": repo_url,
+        "rerun_errors": rerun_errors or None,
+        "force": force or None,
+        "ray_address": ray_address,
+        "in_process": in_process or None,
+        "progress": progress,
+    }
+    cfg = evaluate_config(config, fields, _backend_options(backend_option))
+    _run_evaluate(cfg)
 
-    from swelego_ray.evaluate import EvaluateConfig, run_evaluation
 
-    fields = dict(
-        tasks=tasks,
-        predictions=predictions,
-        out=out,
-        repos_dir=str(repos) if repos else None,
-        workers=workers,
-        timeout_s=timeout,
-        instance_ids=_ids(instance_ids),
-        rerun_errors=rerun_errors,
-        force=force,
-        ray_address=ray_address,
-        in_process=in_process,
-        progress=progress,
-        **_common(backend, cache_root, test_timeout, memory_mb, disk_mb),
-    )
-    cfg = _config(EvaluateConfig, fields)
+def _check_inputs(tasks: str | None, predictions: str | None, repos: Path | None) -> None:
+    remote = (predictions or "").startswith("s3://")
+    local = predictions not in (None, "gold", "empty") and not remote
+    if local and not Path(str(predictions)).is_file():
+        _fail(f"--predictions {predictions!r}: not gold, empty, an existing file or s3:// URI")
+    if tasks is not None and not tasks.startswith("s3://") and not Path(tasks).is_file():
+        _fail(f"--tasks {tasks!r}: no such file")
+    if repos is not None and not repos.is_dir():
+        _fail(f"--repos {repos}: not a directory (mkdir it to clone repositories into it)")
+
+
+def _run_evaluate(cfg) -> None:
+    """Run, print the report's place, exit with the jobs' code (3: instances errored)."""
+    from swelego_ray.evaluate import run_evaluation
+    from swelego_ray.evaluate._swebench_logs import LOG_DIR
+    from swelego_ray.grading import is_infra_failure
+    from swelego_ray.jobs import EXIT_INCOMPLETE, exit_code, funnel_of
+
     try:
-        run_evaluation(cfg, console=Console())
+        report = run_evaluation(cfg, console=_console())
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    typer.echo(f"report: {out.rstrip('/')}/report.json")
+    out = cfg.out.rstrip("/")
+    typer.echo(f"report: {out}/report.json; logs: {out}/{LOG_DIR}/{cfg.effective_run_id}/")
+    code = exit_code(funnel_of(report), is_infra_failure)
+    if code == EXIT_INCOMPLETE:
+        errored = [r.report.reason or "" for r in report.results if r.report.reason]
+        lost = sorted({reason for reason in errored if is_infra_failure(reason)})
+        typer.secho(
+            f"INCOMPLETE: instances errored ({', '.join(lost)}); "
+            "see report.md, rerun with --rerun-errors to retry them",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    raise typer.Exit(code)
 
 
 def validate(
@@ -211,7 +361,6 @@ def validate(
     if in_process and workers not in (None, 1):
         _fail("--in-process runs one item at a time: drop --workers or set it to 1")
     workers = workers or (1 if in_process else 2)
-    from rich.console import Console
 
     from swelego_ray.validate import ValidateConfig, run_validation
 
@@ -233,7 +382,7 @@ def validate(
     )
     cfg = _config(ValidateConfig, fields)
     try:
-        report = run_validation(cfg, console=Console())
+        report = run_validation(cfg, console=_console())
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     typer.echo(f"kept {len(report.kept)}, dropped {len(report.dropped)}: {out}")

@@ -157,7 +157,8 @@ def test_missing_repository_is_an_error_with_reason(calc, tmp_path: Path):
     tasks, config = calc
     lost = tasks[0].model_copy(update={"instance_id": "acme__gone-1", "repo": "acme/gone"})
     tasks_file = write_tasks([lost], tmp_path / "lost.jsonl")
-    report = run_evaluation(config(tasks=str(tasks_file), out=str(tmp_path / "out-lost")))
+    cfg = config(tasks=str(tasks_file), out=str(tmp_path / "out-lost"), clone_repos=False)
+    report = run_evaluation(cfg)
     assert report.error_ids == ["acme__gone-1"] and report.total_instances == 1
     assert report.reasons["acme__gone-1"] == "env_build_failed"
     assert "no repository source found" in report.details["acme__gone-1"]
