@@ -9,8 +9,9 @@ import pytest
 from repo_builders import calc_tasks, make_calc_repo
 from typer.testing import CliRunner
 
+from swelego_ray.cli.evaluate_cmd import evaluate_config
 from swelego_ray.cli.main import app
-from swelego_ray.schema import write_tasks
+from swelego_ray.schema import read_tasks, write_tasks
 
 runner = CliRunner()
 
@@ -105,3 +106,109 @@ def test_validate_runs_and_writes_kept_tasks(calc_files, tmp_path: Path, sandbox
     assert "kept 2, dropped 0" in result.output
     kept = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines()]
     assert json.loads(kept[0]["FAIL_TO_PASS"]) == ["tests/test_add.py::test_add"]
+
+
+def run_args(tasks: Path, repos: Path, out: Path, cache: Path) -> list[str]:
+    return [
+        "evaluate",
+        "--tasks",
+        str(tasks),
+        "--repos",
+        str(repos),
+        "--out",
+        str(out),
+        "--in-process",
+        "--no-progress",
+        "--cache-root",
+        str(cache),
+        "--test-timeout",
+        "60",
+        "--timeout",
+        "300",
+    ]
+
+
+def test_evaluate_exits_3_when_instances_errored_and_the_table_is_whole(
+    calc_files, tmp_path: Path, sandbox_cache: Path
+):
+    tasks, repos = calc_files
+    lost = [
+        t.model_copy(
+            update={"instance_id": f"acme__gone-with-a-long-name-{i}", "repo": "acme/gone"}
+        )
+        for i, t in enumerate(read_tasks(str(tasks)))
+    ]
+    lost_file = write_tasks(lost, tmp_path / "lost.jsonl")
+    out = tmp_path / "out"
+    argv = [*run_args(lost_file, repos, out, sandbox_cache), "--no-clone", "--run-id", "r7"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 3, result.output
+    assert "INCOMPLETE" in result.output and "env_build_failed" in result.output
+    # a pipe is not a terminal: each row on one line, nothing cut at 80 columns
+    rows = [line for line in result.output.splitlines() if "acme__gone-with-a-long-name-0" in line]
+    assert len(rows) == 1 and "env_build_failed" in rows[0] and len(rows[0]) > 80
+    assert (out / "logs/run_evaluation/r7/gold/acme__gone-with-a-long-name-0").is_dir()
+    assert f"logs: {out}/logs/run_evaluation/r7/" in result.output
+
+
+def test_exclude_on_the_command_line(calc_files, tmp_path: Path, sandbox_cache: Path):
+    tasks, repos = calc_files
+    out = tmp_path / "out"
+    argv = [*run_args(tasks, repos, out, sandbox_cache), "--exclude", "acme__calc-2"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["total_instances"] == 1 and report["resolved_ids"] == ["acme__calc-1"]
+    assert report["submitted_ids"] == ["acme__calc-1", "acme__calc-2"]  # the whole file
+    assert (out / "gold.out.json").is_file()  # <model>.<run_id>.json, run id = out's name
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backend", "docker", "--backend-option", "images.wheelhous=true"], "wheelhous"),
+        (["--backend-option", "nokey"], "expected KEY=VALUE"),
+        (["--backend-option", "kind=docker"], "expected KEY=VALUE"),
+        (["--exclude", "nope"], "excluded ids not in"),
+        (["--run-id", "a/b"], "run id 'a/b'"),
+        (["--repos", "missing-dir"], "mkdir it to clone"),
+    ],
+)
+def test_bad_backend_options_and_ids_fail_before_work(calc_files, tmp_path, extra, message):
+    tasks, repos = calc_files
+    out = tmp_path / "out"
+    argv = ["evaluate", "--tasks", str(tasks), "--repos", str(repos), "--out", str(out), *extra]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and result.output.count("error:") == 1
+    assert not out.exists()
+
+
+def test_config_file_then_flags_then_backend_options(tmp_path: Path):
+    config = tmp_path / "eval.yaml"
+    config.write_text(
+        "tasks: t.jsonl\nout: runs/x\nworkers: 3\ntimeout_s: 900\n"
+        "backend: {kind: docker, images: {base_image: 'local/python:{python}'}}\n"
+    )
+    fields = {"out": "runs/y", "timeout_s": None}
+    options = {"backend.images.wheelhouse": True, "backend.images.host_interpreters": True}
+    cfg = evaluate_config(str(config), fields, options)
+    assert cfg.out == "runs/y" and cfg.workers == 3 and cfg.timeout_s == 900
+    assert cfg.backend.kind == "docker"
+    images = cfg.backend.images
+    assert images.base_image == "local/python:{python}" and images.wheelhouse
+    assert images.host_interpreters
+    config.write_text("tasks: t.jsonl\nout: runs/x\nbackend: docker\n")
+    cfg = evaluate_config(str(config), {"backend.cache_root": "/c"}, {})
+    assert cfg.backend.kind == "docker" and str(cfg.backend.cache_root) == "/c"
+
+
+def test_config_file_typo_is_one_error(calc_files, tmp_path: Path):
+    tasks, _ = calc_files
+    config = tmp_path / "eval.yaml"
+    config.write_text("backend: {kind: docker, images: {wheelhous: true}}\nworkrs: 2\n")
+    argv = ["evaluate", "--config", str(config), "--tasks", str(tasks), "--out", "o"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert "wheelhous" in result.output and "workrs" in result.output
+    assert str(config) in result.output and result.output.count("error:") == 1
