@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -175,6 +176,14 @@ def evaluate(
             help="Backend option KEY=VALUE (repeatable), e.g. images.wheelhouse=true.",
         ),
     ] = None,
+    offline_base: Annotated[
+        bool,
+        typer.Option(
+            "--offline-base",
+            help="docker without a registry: the debootstrap base image (built once, "
+            "cached), host interpreters and the wheelhouse.",
+        ),
+    ] = False,
     workers: Annotated[int | None, _WORKERS] = None,
     timeout: Annotated[
         float | None,
@@ -274,7 +283,32 @@ def evaluate(
         "progress": progress,
     }
     cfg = evaluate_config(config, fields, _backend_options(backend_option))
+    if offline_base:
+        cfg = _with_offline_base(cfg)
     _run_evaluate(cfg)
+
+
+def _with_offline_base(cfg):
+    """`cfg` with its docker backend on the registry-free base image (made present in the
+    engine: built with debootstrap once, then loaded from the cache), host interpreters
+    and the wheelhouse (`envs.backends.offline_config`)."""
+    from swelego_ray.envs.backends import offline_config
+    from swelego_ray.runconfig import DockerBackendConfig
+
+    if cfg.backend.kind != "docker":
+        _fail("--offline-base is for --backend docker")
+    url = cfg.backend.base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    cache_root = Path(cfg.cache_root) if cfg.cache_root else cfg.backend.cache_root
+    try:
+        offline = offline_config(url, cache_root)
+    except Exception as exc:  # the engine unreachable, debootstrap failing: one line
+        typer.secho(f"error: --offline-base: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    images = cfg.backend.images.model_copy(
+        update=offline.images.model_dump(include={"base_image", "host_interpreters", "wheelhouse"})
+    )
+    options = cfg.backend.model_dump(exclude_unset=True) | {"images": images.model_dump()}
+    return cfg.model_copy(update={"backend": DockerBackendConfig.model_validate(options)})
 
 
 def _check_inputs(tasks: str | None, predictions: str | None, repos: Path | None) -> None:

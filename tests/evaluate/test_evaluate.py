@@ -95,7 +95,8 @@ def test_gold_resolves_and_empty_does_not(calc, tmp_path: Path):
 
 def test_reruns_reuse_results_but_never_for_a_changed_patch(calc, tmp_path: Path):
     tasks, config = calc
-    # a predictions file may hold instances outside --instance-ids: they are not run
+    # a predictions file may hold instances outside --instance-ids: they are not run, but
+    # count as submitted (SWE-bench's submitted_ids list the whole predictions file)
     gold_file = tmp_path / "gold.jsonl"
     gold_file.write_text(
         "".join(
@@ -105,7 +106,8 @@ def test_reruns_reuse_results_but_never_for_a_changed_patch(calc, tmp_path: Path
     cfg = config(predictions=str(gold_file), instance_ids=["acme__calc-1"])
     first = run_evaluation(cfg)
     assert first.resolved_ids == ["acme__calc-1"] and first.funnel["reused_from_earlier_run"] == 0
-    assert first.submitted_ids == ["acme__calc-1"]
+    assert first.submitted_ids == ["acme__calc-1", "acme__calc-2"]
+    assert first.total_instances == 1 and first.incomplete_ids == []
     again = run_evaluation(cfg)
     assert again.resolved_ids == ["acme__calc-1"] and again.funnel["reused_from_earlier_run"] == 1
 

@@ -46,3 +46,44 @@ def test_docker_backend_evaluation(docker_engine, tmp_path: Path):
         "acme__calc-network": "tests_failed",
         "acme__calc-write": "tests_failed",
     }, report.details
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_cli_docker_without_a_registry(docker_engine, tmp_path: Path):
+    """`swelego evaluate --backend docker --offline-base` as a user runs it on a machine
+    with no registry: the base image, host interpreters and wheelhouse come from the CLI."""
+    from typer.testing import CliRunner
+
+    from swelego_ray.cli.main import app
+
+    repos = tmp_path / "repos"
+    repo, base = make_calc_repo(repos)
+    tasks_file = write_tasks(calc_tasks(repo, base), tmp_path / "tasks.jsonl")
+    out = tmp_path / "out"
+    argv = [
+        "evaluate",
+        "--tasks",
+        str(tasks_file),
+        "--repos",
+        str(repos),
+        "--out",
+        str(out),
+        "--instance-ids",
+        "acme__calc-1",
+        "--backend",
+        "docker",
+        "--backend-option",
+        f"base_url={docker_engine.base_url}",
+        "--offline-base",
+        "--in-process",
+        "--no-progress",
+        "--timeout",
+        "900",
+        "--test-timeout",
+        "120",
+    ]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "resolved 1/1" in result.output
+    assert (out / "logs/run_evaluation/out/gold/acme__calc-1/report.json").is_file()
