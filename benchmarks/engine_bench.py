@@ -8,8 +8,9 @@ Baseline: `fan_out` as of commit BASELINE_COMMIT (the commit before the switch),
 from git history into a temporary module: nothing of it is kept in the package.
 Measured (Ray started once, before everything; 2 workers, 1 CPU each, on both sides):
 - synthetic: N items that each sleep 50 ms;
-- evaluation: the 12 sample tasks x copies, gold patches, local sandbox, environments
+- evaluation: the 12 sample tasks (x copies), gold patches, local sandbox, environments
   prebuilt (untimed);
+each workload runs once untimed on both sides, then `--repeats` times interleaved (median);
 - the engine alone: driver peak RSS while streaming 1,000 then 10,000 no-op items, and the
   time from the call to the first result.
 Targets (issue 9): throughput >= 0.95x the baseline; driver memory flat from 1,000 to
@@ -72,8 +73,13 @@ def timed(run) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def compare(baseline: Any, fn, items: list[Any], item_id, engine_extra: dict[str, Any]):
-    """Wall time of the baseline fan-out and of the engine on the same items."""
+def compare(
+    baseline: Any, fn, items: list[Any], item_id, engine_extra: dict[str, Any], repeats: int
+) -> dict[str, Any]:
+    """Median wall time of the baseline fan-out and of the engine on the same items, runs
+    interleaved after one untimed warm-up run of each (worker processes, kept start states)."""
+    import statistics
+
     from swelego_ray.engine import EngineConfig, run_items, stateless
 
     def old_style(item: Any) -> Any:  # the baseline has its own ItemOutput class
@@ -81,15 +87,26 @@ def compare(baseline: Any, fn, items: list[Any], item_id, engine_extra: dict[str
         return baseline.ItemOutput(**out.model_dump()) if hasattr(out, "files") else out
 
     base_cfg = baseline.FanoutConfig(workers=2, cpus_per_item=1, progress=False)
-    base_s, base = timed(
-        lambda: baseline.fan_out(items, old_style, stage="b", item_id=item_id, config=base_cfg)
-    )
     cfg = EngineConfig(workers=2, cpus_per_item=1, progress=False, **engine_extra)
-    eng_s, eng = timed(
-        lambda: run_items(items, stateless(fn), stage="e", item_id=item_id, config=cfg)
-    )
-    ok = (sum(r.ok for r in base.results), sum(r.ok for r in eng.results))
-    return base_s, eng_s, ok
+
+    def run_base(some: list[Any]) -> Any:
+        return baseline.fan_out(some, old_style, stage="b", item_id=item_id, config=base_cfg)
+
+    def run_engine(some: list[Any]) -> Any:
+        return run_items(some, stateless(fn), stage="e", item_id=item_id, config=cfg)
+
+    run_base(items[:4])
+    run_engine(items[:4])
+    base_s, eng_s, ok = [], [], [0, 0]
+    for _ in range(repeats):
+        seconds, base = timed(lambda: run_base(items))
+        base_s.append(seconds)
+        seconds, eng = timed(lambda: run_engine(items))
+        eng_s.append(seconds)
+        ok[0] += sum(r.ok for r in base.results)
+        ok[1] += sum(r.ok for r in eng.results)
+    return {"baseline_s": statistics.median(base_s), "engine_s": statistics.median(eng_s),
+            "baseline_runs": base_s, "engine_runs": eng_s, "ok": ok}  # fmt: skip
 
 
 def eval_items(copies: int) -> list[Any]:
@@ -179,7 +196,8 @@ def memory_and_first_result(sizes: list[int]) -> list[dict[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--eval-copies", type=int, default=3)
+    parser.add_argument("--eval-copies", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (median)")
     parser.add_argument("--memory-sizes", default="1000,10000")
     parser.add_argument("--max-load", type=float, default=1.0)
     parser.add_argument("--max-wait-s", type=float, default=300)
@@ -207,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         (f"{len(items)} sample evaluations", evaluate_instance, items, {}),
     ]:
         item_id = (lambda it: it.task.instance_id) if fn is evaluate_instance else str
-        base_s, eng_s, ok = compare(baseline, fn, work, item_id, extra)
-        data[name] = {"baseline_s": base_s, "engine_s": eng_s, "ok": ok}
+        got = compare(baseline, fn, work, item_id, extra, args.repeats)
+        base_s, eng_s, ok = got["baseline_s"], got["engine_s"], got["ok"]
+        data[name] = got
         rows.append(
             [
                 name,
@@ -219,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         print(f"{name}: baseline {base_s:.1f} s, engine {eng_s:.1f} s", flush=True)
-    print(f"\nthroughput, engine vs fan-out@{BASELINE_COMMIT} (target >= 0.95x)")
+    print(
+        f"\nthroughput, engine vs fan-out@{BASELINE_COMMIT}: medians of {args.repeats} runs"
+        " after a warm-up (target >= 0.95x)"
+    )
     common.print_table(
         [
             "workload",

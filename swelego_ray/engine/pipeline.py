@@ -307,7 +307,8 @@ def _map(
 
 
 _END = object()
-_IN_FLIGHT = 4  # batches queued per actor: hides the round trip between items
+_IN_FLIGHT = 2  # batches per actor: one running, one queued (hides the round trip; a
+# deeper queue left one actor idle at the end while the other still had items queued)
 _POLL_S = 0.5
 
 
