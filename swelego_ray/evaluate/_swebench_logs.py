@@ -30,12 +30,18 @@ LOG_DIR = "logs/run_evaluation"
 _EMPTY_TESTS = {"success": [], "failure": []}
 
 
+def _segment(name: str) -> str:
+    """`name` as one path segment, as SWE-bench names it (`/` -> `__`); what no path
+    segment can hold (control characters, `.`/`..`, text that is not Unicode) replaced."""
+    name = name.encode("utf-8", "replace").decode().replace("/", "__")
+    name = "".join(c if c.isprintable() else "_" for c in name)
+    return name if name not in (".", "..") else name.replace(".", "_")
+
+
 def model_dir(model_name_or_path: str) -> str:
     """SWE-bench's directory name for a model (`/` -> `__`; an empty name is `None`,
     as SWE-bench formats a missing model)."""
-    name = model_name_or_path.encode("utf-8", "replace").decode() or "None"
-    name = name.replace("/", "__")
-    return name if name not in (".", "..") else name.replace(".", "_")
+    return _segment(model_name_or_path or "None")
 
 
 def run_report_name(model_name_or_path: str, run_id: str) -> str:
@@ -44,7 +50,7 @@ def run_report_name(model_name_or_path: str, run_id: str) -> str:
 
 
 def instance_log_dir(run_id: str, model_name_or_path: str, instance_id: str) -> str:
-    return f"{LOG_DIR}/{run_id}/{model_dir(model_name_or_path)}/{instance_id}"
+    return f"{LOG_DIR}/{run_id}/{model_dir(model_name_or_path)}/{_segment(instance_id)}"
 
 
 def instance_report(result: InstanceResult, prediction: Prediction) -> dict[str, Any] | None:
@@ -96,8 +102,7 @@ def write_instance_logs(
     """One instance's SWE-bench log directory, from its stored result's attachments
     (`key`: where the engine stored the result; None for an instance that never reached
     a sandbox)."""
-    iid = result.instance_id.replace("/", "__")
-    where = instance_log_dir(run_id, prediction.model_name_or_path, iid)
+    where = instance_log_dir(run_id, prediction.model_name_or_path, result.instance_id)
     for name in ("report.json", "test_output.txt"):  # a stale file from an earlier run
         if store.exists(f"{where}/{name}"):
             store.delete(f"{where}/{name}")

@@ -12,6 +12,7 @@ from repo_builders import calc_tasks, git, make_calc_repo
 
 from swelego_ray.envs.repos import RepoSourceError, clone_mirror
 from swelego_ray.evaluate import EvaluateConfig, run_evaluation
+from swelego_ray.evaluate._swebench_logs import model_dir, run_report_name
 from swelego_ray.sandbox import Limits
 from swelego_ray.schema import write_tasks
 
@@ -235,3 +236,18 @@ def test_evaluate_clones_a_missing_repository_into_repos(calc, tmp_path: Path):
     assert report.error_ids == ["acme__calc-1", "acme__calc-2"]
     assert report.reasons["acme__calc-1"] == "env_build_failed"
     assert "cannot clone" in report.details["acme__calc-1"]
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("org/model-x", "org__model-x"),
+        ("", "None"),
+        ("..", "__"),
+        ("a\x00b\nc", "a_b_c"),
+        ("bad\ud800", "bad?"),
+    ],
+)
+def test_model_directory_names(model: str, expected: str):
+    assert model_dir(model) == expected
+    assert run_report_name(model, "r1") == f"{expected}.r1.json"
