@@ -110,7 +110,7 @@ def write_instance_logs(
     patch = patch if patch is not None else prediction.model_patch or ""
     store.write_bytes(f"{where}/patch.diff", patch.encode("utf-8", "replace"))
     log = _instance_log(result, _attachment(store, key, "apply.log") or "")
-    store.write_bytes(f"{where}/run_instance.log", log.encode())
+    store.write_bytes(f"{where}/run_instance.log", log.encode("utf-8", "replace"))
     output = _attachment(store, key, "test_output.txt")
     if output is not None:
         store.write_bytes(f"{where}/test_output.txt", output.encode())

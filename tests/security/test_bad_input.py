@@ -61,7 +61,7 @@ def test_lone_surrogate_is_that_predictions_error(calc, tmp_path: Path, field):
     preds = _predictions(tmp_path / "p.jsonl", [_gold(t) for t in tasks], raw={0: bad})
     out = tmp_path / "out"
     result = _evaluate(calc, out, "--predictions", str(preds))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # an instance errored: incomplete
     report = json.loads((out / "report.json").read_text())
     assert report["resolved_ids"] == ["acme__calc-2"]  # the other instance is graded
     assert report["error_ids"] == ["acme__calc-1"]
