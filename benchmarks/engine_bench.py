@@ -195,8 +195,8 @@ def memory_and_first_result(sizes: list[int]) -> list[dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--eval-copies", type=int, default=1)
+    parser.add_argument("--items", type=int, default=1000, help="synthetic items (0: none)")
+    parser.add_argument("--eval-copies", type=int, default=3, help="each sample task this often")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (median)")
     parser.add_argument("--memory-sizes", default="1000,10000")
     parser.add_argument("--max-load", type=float, default=1.0)
@@ -214,16 +214,14 @@ def main(argv: list[str] | None = None) -> int:
     rows, data = [], {"machine": common.machine_description(), "quiet": quiet}
     from swelego_ray.evaluate import evaluate_instance
 
-    for name, fn, work, extra in [
-        (f"{args.items} items x 50 ms", sleep_item, list(range(args.items)), {}),
-        (
-            f"{args.items} items x 50 ms, 8 per batch",
-            sleep_item,
-            list(range(args.items)),
-            {"items_per_batch": 8},
-        ),
-        (f"{len(items)} sample evaluations", evaluate_instance, items, {}),
-    ]:
+    synthetic = list(range(args.items))
+    workloads = [
+        (f"{args.items} items x 50 ms", sleep_item, synthetic, {}),
+        (f"{args.items} items x 50 ms, items_per_batch=8", sleep_item, synthetic,
+         {"items_per_batch": 8}),
+        (f"12 sample evaluations x {args.eval_copies}", evaluate_instance, items, {}),
+    ]  # fmt: skip
+    for name, fn, work, extra in [w for w in workloads if w[2]]:
         item_id = (lambda it: it.task.instance_id) if fn is evaluate_instance else str
         got = compare(baseline, fn, work, item_id, extra, args.repeats)
         base_s, eng_s, ok = got["baseline_s"], got["engine_s"], got["ok"]
