@@ -324,8 +324,7 @@ def _check_inputs(tasks: str | None, predictions: str | None, repos: Path | None
 
 def _run_evaluate(cfg) -> None:
     """Run, print the report's place, exit with the jobs' code (3: instances errored)."""
-    from swelego_ray.evaluate import run_evaluation
-    from swelego_ray.evaluate._swebench_logs import LOG_DIR
+    from swelego_ray.evaluate import LOG_DIR, run_evaluation
     from swelego_ray.grading import is_infra_failure
     from swelego_ray.jobs import EXIT_INCOMPLETE, exit_code, funnel_of
 

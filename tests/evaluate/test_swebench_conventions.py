@@ -11,8 +11,7 @@ import pytest
 from repo_builders import calc_tasks, git, make_calc_repo
 
 from swelego_ray.envs.repos import RepoSourceError, clone_mirror
-from swelego_ray.evaluate import EvaluateConfig, run_evaluation
-from swelego_ray.evaluate._swebench_logs import model_dir, run_report_name
+from swelego_ray.evaluate import EvaluateConfig, model_dir, run_evaluation, run_report_name
 from swelego_ray.sandbox import Limits
 from swelego_ray.schema import write_tasks
 
