@@ -4,7 +4,7 @@ workers, printed side by side with their baselines and targets in one run.
 
     .venv/bin/python benchmarks/spine_bench.py [--backend local|docker] [--repeats 3]
         [--start-n 30] [--task ID ...] [--json OUT] [--max-load 2] [--max-wait-s 600]
-        [--skip-docker] [--save-reference]
+        [--skip-docker] [--save-reference] [--harness-only]
 
 Baselines, named in the output:
 - start latency: the local backend with a plain-copy workspace (`cp -a`) instead of OverlayFS;
@@ -17,6 +17,8 @@ socket; when neither works its row says "unavailable: <reason>".
 
 Every run writes benchmarks/results/spine-<UTC time>.json; `--save-reference` also writes
 benchmarks/results/spine_reference.json, the run later runs are compared with.
+`--harness-only` measures the harness overhead alone (no start latency, Docker or Ray
+throughput; results in spine-harness-<UTC time>.json), for repeated runs on a busy machine.
 """
 
 from __future__ import annotations
@@ -234,6 +236,52 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return results
 
 
+def run_harness_only(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """The harness-vs-raw measurement alone (and its profile with --profile)."""
+    cache_root = Path(args.cache_root) if args.cache_root else None
+    samples = m.prepare_samples(workdir, cache_root, args.task)
+    opts: dict[str, Any] = {"cache_root": cache_root}
+    results: dict[str, Any] = {
+        "name": f"{NAME}-harness",
+        "date": common.now_utc(),
+        "machine": common.machine_description(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "backend": "local",
+        "tasks": samples.ids,
+        "load": {"harness": common.wait_for_quiet(args.max_load, args.max_wait_s)},
+    }
+    _say(f"harness vs raw test run: {len(samples.ids)} tasks x {args.repeats} repeats")
+    results["harness"] = m.measure_harness_vs_raw(samples, "local", opts, args.repeats, workdir)
+    results["load"]["end"] = {"load_avg": common.load_average()}
+    if args.profile:
+        results["harness_profile"] = m.profile_harness(samples, "local", opts, workdir)
+    return results
+
+
+def print_harness_only(results: dict[str, Any]) -> None:
+    harness, limit = results["harness"], TARGETS["overhead_pct"]
+    print()
+    print(f"spine benchmark (harness only), {results['date']}; machine: {results['machine']}")
+    print(f"command: {results['command']}")
+    for section, info in results["load"].items():
+        print(f"load average (1, 5, 15 min) at {section}: {info}")
+    print()
+    common.print_table(
+        ["task", "harness ms", "raw ms", "overhead"],
+        [
+            [t["instance_id"], round(t["harness_s"] * 1000), round(t["raw_s"] * 1000),
+             f"{t['overhead_pct']} %"]
+            for t in harness["per_task"]
+        ],
+    )  # fmt: skip
+    h, r = harness["harness_mean_s"] * 1000, harness["raw_mean_s"] * 1000
+    met = "yes" if harness["overhead_pct"] <= limit else "NO"
+    print(
+        f"\nharness overhead: {harness['overhead_pct']} % ({h:.0f} ms vs raw {r:.0f} ms, "
+        f"+{h - r:.0f} ms per task; target <= {limit:.0f} %: {met})"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["local", "docker"], default="local",
@@ -248,12 +296,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-load", type=float, default=2.0, help="wait below this load")
     parser.add_argument("--max-wait-s", type=float, default=600.0, help="longest wait for it")
     parser.add_argument("--save-reference", action="store_true", help="store as the reference")
+    parser.add_argument("--harness-only", action="store_true",
+                        help="only the harness overhead (local backend)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.harness_only and (args.save_reference or args.backend != "local"):
+        parser.error("--harness-only measures the local backend and is never a reference")
     if args.repeats < 1 or args.start_n < 1:
         parser.error("--repeats and --start-n must be >= 1")
     # SIGTERM unwinds like Ctrl-C, so the podman service and the work dir are cleaned up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     workdir = Path(tempfile.mkdtemp(prefix="swelego-spine-bench-"))
+    if args.harness_only:
+        try:
+            results = run_harness_only(args, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        path = common.write_results(f"{NAME}-harness", results, args.json)
+        print_harness_only(results)
+        print(f"\nresults: {path}")
+        return
     try:
         results = run(args, workdir)
     finally:
