@@ -15,8 +15,10 @@ deadline that kills the whole process tree, RLIMIT_AS, a pids limit and an outpu
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -44,6 +46,7 @@ from swelego_ray.sandbox._exec import kill_group, limits_prefix, run_limited
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult, Limits, SandboxError
 from swelego_ray.sandbox._seccomp import describe as seccomp_describe
+from swelego_ray.sandbox._session import FdChannel, ShellProcess, ShellSession
 from swelego_ray.sandbox._states import HeldState, StateStore
 from swelego_ray.storage import default_cache_root
 
@@ -178,6 +181,23 @@ class LocalBackend:
             raise
 
 
+# The session's bubblewrap runs this: the auxiliary shell on the pipes passed as $1
+# (requests) and $2 (answers), detached (no descendant of the main shell, which signals
+# go to), and the main shell as the sandbox's own process (when it exits, the sandbox
+# ends and everything in it dies).
+_SESSION_HUB = (
+    'exec 3<&"$1" 4>&"$2"; eval "exec $1<&- $2>&-"; '
+    "(bash --norc --noprofile <&3 >&4 2>&1 3<&- 4>&- &); "
+    "exec bash --norc --noprofile --noediting -i 3<&- 4>&- 2>&1"
+)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _copy_tree(source: Path, target: Path) -> None:
     copy = subprocess.run(
         ["cp", "-a", "--reflink=auto", str(source), str(target)], capture_output=True, text=True
@@ -219,6 +239,7 @@ class LocalSandbox:
         self._held = held  # the kept start state under this sandbox, if any
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
+        self._session: ShellSession | None = None
         self._closed = False
         for sub in ("upper", "work", "merged", "tmp") if mode == "overlay" else ("tmp",):
             (root / sub).mkdir(parents=True)
@@ -274,16 +295,8 @@ class LocalSandbox:
             argv = overlay_argv(self.lowers, self.root / "upper", work, testbed) + argv
         return argv
 
-    def _run(
-        self,
-        inner: list[str],
-        *,
-        timeout_s: float,
-        env: dict[str, str] | None = None,
-        stdin: bytes | None = None,
-        output_bytes: int | None = None,
-    ) -> ExecResult:
-        full_env = {
+    def _env(self, env: dict[str, str] | None) -> dict[str, str]:
+        return {
             "PATH": SANDBOX_PATH,
             "VIRTUAL_ENV": VENV,
             "HOME": "/tmp",
@@ -297,6 +310,9 @@ class LocalSandbox:
             **self.env_vars,
             **(env or {}),
         }
+
+    def _limited_argv(self, inner: list[str]) -> list[str]:
+        """The full argv of `inner` in this sandbox: limits, overlay, bubblewrap."""
         cgroups = self._cgroups
         # RLIMIT_AS fails a too-large allocation at once (a clean MemoryError); the memory
         # cgroup, where available, also caps the sum over all the sandbox's processes.
@@ -309,12 +325,25 @@ class LocalSandbox:
             # namespaces: describe() says "RLIMIT_NPROC (best effort)" then.
             nproc = 'ulimit -u "$0" 2>/dev/null; exec "$@"'
             inner = ["bash", "-c", nproc, str(self.limits.pids), *inner]
+        return prefix + self._argv(inner)
+
+    def _run(
+        self,
+        inner: list[str],
+        *,
+        timeout_s: float,
+        env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
+        output_bytes: int | None = None,
+    ) -> ExecResult:
+        full_env = self._env(env)
+        cgroups = self._cgroups
         with self._lock:
-            if self._closed:
-                raise SandboxError(f"sandbox {self.root.name} is closed")
+            self._check_usable()
+            argv = self._limited_argv(inner)
             oom_kills = cgroups.oom_kills()
             result = run_limited(
-                prefix + self._argv(inner),
+                argv,
                 env=full_env,
                 timeout_s=timeout_s,
                 output_bytes=output_bytes or self.limits.output_bytes,
@@ -354,6 +383,82 @@ class LocalSandbox:
             stdin=stdin,
         )
 
+    # -- the shell session -------------------------------------------------------------
+    def session(self, *, idle_s: float = 30.0) -> ShellSession:
+        """A persistent shell in this sandbox (sandbox._session): one bubblewrap sandbox
+        with the same view, limits and isolation as `exec`, kept for the session's life.
+        While it is open, `exec` and the file methods refuse (their own mount of the
+        workspace would not see the session's view coherently); `close()` ends it."""
+        with self._lock:
+            self._check_usable()
+            session = ShellSession(
+                self._spawn_shell,
+                self.limits,
+                disk=self._disk,
+                idle_s=idle_s,
+                on_close=self._session_closed,
+            )
+            self._session = session
+            return session
+
+    def _session_closed(self, session: ShellSession) -> None:
+        with self._lock:
+            if self._session is session:
+                self._session = None
+
+    def _spawn_shell(self) -> ShellProcess:
+        """Start the session's two shells in one bubblewrap sandbox (sandbox._session)."""
+        aux_in, aux_out = os.pipe(), os.pipe()
+        child_in = fcntl.fcntl(aux_in[0], fcntl.F_DUPFD_CLOEXEC, 20)
+        child_out = fcntl.fcntl(aux_out[1], fcntl.F_DUPFD_CLOEXEC, 20)
+        for fd in (aux_in[0], aux_out[1]):
+            os.close(fd)
+        inner = ["bash", "-c", _SESSION_HUB, "swelego-session", str(child_in), str(child_out)]
+        try:
+            proc = subprocess.Popen(
+                self._limited_argv(inner),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=self._env(None),
+                start_new_session=True,
+                pass_fds=(child_in, child_out),
+                bufsize=0,
+            )
+        except OSError as err:
+            for fd in (child_in, child_out, aux_in[1], aux_out[0]):
+                os.close(fd)
+            raise SandboxError(f"cannot start a shell session: {err}") from err
+        finally:
+            for fd in (child_in, child_out):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        assert proc.stdin is not None and proc.stdout is not None
+        stdin, stdout = proc.stdin, proc.stdout
+        main = FdChannel(stdout.fileno(), stdin.write, [stdin.close, stdout.close])
+        aux = FdChannel(
+            aux_out[0],
+            lambda data: _write_all(aux_in[1], data),
+            [lambda: os.close(aux_in[1]), lambda: os.close(aux_out[0])],
+        )
+
+        def kill_all() -> None:
+            kill_group(proc)
+            proc.wait()
+            self._cgroups.settle()
+
+        return ShellProcess(main, aux, kill_all, self._cgroups.oom_kills)
+
+    def _check_usable(self) -> None:
+        """SandboxError when closed, or while a shell session holds the workspace."""
+        if self._closed:
+            raise SandboxError(f"sandbox {self.root.name} is closed")
+        if self._session is not None:
+            raise SandboxError(
+                f"sandbox {self.root.name} has an open shell session: run commands in it, "
+                "or close it first"
+            )
+
     # -- files and diffs --------------------------------------------------------------
     def read_file(self, path: str) -> str:
         result = self._run(["cat", "--", path], timeout_s=60, output_bytes=1 << 30)
@@ -380,6 +485,9 @@ class LocalSandbox:
 
     # -- lifetime ---------------------------------------------------------------------
     def close(self) -> None:
+        session = self._session
+        if session is not None:
+            session.close()
         proc = self._proc
         if proc is not None:
             kill_group(proc)
