@@ -1,0 +1,84 @@
+"""Candidate tasks: what a strategy proposes, before validation; and their provenance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from swelego_ray.harness import SOURCE_KEY
+from swelego_ray.schema import Provenance, Task
+
+SYNTH_META = "synth"  # task.meta key holding the candidate's provenance and features
+
+
+class Features(BaseModel):
+    """Simple difficulty features."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lines_changed: int
+    files: int
+    function_lines: int = 0  # size of the rewritten function (0: not one function)
+
+
+class Origin(BaseModel):
+    """Where a candidate comes from: enough to make it again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str  # ast | history | (a plug-in strategy, e.g. llm)
+    transform: str  # the transform family; history: "commit"
+    seed: int | None = None
+    file: str = ""
+    function: str = ""  # qualified name (Class.method)
+    commit: str = ""  # history: the mined commit
+    explanation: str = ""  # one sentence on what changed (never shown to the solver)
+
+
+class Candidate(BaseModel):
+    """A proposed task. Synthetic: `bug_patch` breaks the snapshot, `patch` (its reverse)
+    fixes it. Real (history): `patch` fixes `base_commit`, `test_patch` tests it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance_id: str
+    repo: str
+    base_commit: str
+    source: str  # where the repository is (a local path)
+    provenance: Provenance
+    origin: Origin
+    features: Features
+    bug_patch: str = ""
+    patch: str = ""
+    test_patch: str = ""
+    created_at: str = ""
+    hint: str = ""  # history: the commit message, for the statement writer
+    extra_meta: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def funnel_key(self) -> tuple[str, str]:
+        return self.origin.strategy, self.origin.transform
+
+    def to_task(self) -> Task:
+        meta = {
+            SOURCE_KEY: self.source,
+            SYNTH_META: {
+                **self.origin.model_dump(),
+                "features": self.features.model_dump(),
+            },
+            **self.extra_meta,
+        }
+        if self.hint:
+            meta[SYNTH_META]["hint"] = self.hint
+        return Task(
+            instance_id=self.instance_id,
+            repo=self.repo,
+            base_commit=self.base_commit,
+            patch=self.patch,
+            test_patch=self.test_patch,
+            bug_patch=self.bug_patch,
+            created_at=self.created_at,
+            provenance=self.provenance,
+            meta=meta,
+        )
