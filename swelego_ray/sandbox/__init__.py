@@ -7,6 +7,8 @@ backend = get_backend("local")          # swelego_ray.envs.get_backend; or "dock
 backend.prepare(env)                    # build the environment once (cached)
 with backend.start(env) as sandbox:
     result = sandbox.exec("pytest -rA tests/test_x.py", timeout_s=60)
+    with sandbox.session() as shell:    # one persistent bash: cwd, env, jobs survive
+        shell.run("cd src && export X=1")
 # a kept start state: `prepare` runs once per (env, key), later sandboxes start from it
 sandbox, note = backend.start_prepared(env, StartState(key, prepare, commit))
 
@@ -26,6 +28,7 @@ from swelego_ray.sandbox._protocol import (
     Sandbox,
     SandboxError,
 )
+from swelego_ray.sandbox._session import SessionBusy, SessionResult, ShellSession, bash_quote
 
 __all__ = [
     "SAFE_GIT",
@@ -37,6 +40,10 @@ __all__ = [
     "Sandbox",
     "SandboxBackend",
     "SandboxError",
+    "SessionBusy",
+    "SessionResult",
+    "ShellSession",
     "StartState",
+    "bash_quote",
     "safe_git_script",
 ]

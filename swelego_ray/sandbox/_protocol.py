@@ -6,9 +6,12 @@ environment's Python virtualenv at VENV (its bin/ first on PATH), like SWE-bench
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from swelego_ray.sandbox._session import ShellSession
 
 TESTBED = "/testbed"
 VENV = "/opt/swelego/venv"
@@ -79,6 +82,12 @@ class Sandbox(Protocol):
         """`git add -A && git diff --cached` against the starting commit (or `base`, e.g.
         the single commit a synthetic task's sanitisation re-initialised), binary diffs
         removed."""
+        ...
+
+    def session(self, *, idle_s: float = 30.0) -> ShellSession:
+        """A persistent shell in the sandbox (cwd, variables and background jobs survive
+        between commands; see sandbox._session). While it is open, `exec`, the file
+        methods and `diff` raise SandboxError; closing it kills everything it started."""
         ...
 
     def close(self) -> None:

@@ -214,7 +214,8 @@ class ShellProcess:
 
 @dataclass
 class _Marker:
-    """Finds `\\n<B> fields <E>\\n` in a stream; feeds what comes before it into `cap`."""
+    """Finds `<B> fields <E>\\n` in a stream; feeds what comes before it into `cap`. The
+    shells print a newline before <B>: `text()` drops it."""
 
     nonce: str
     cap: OutputCap
@@ -224,7 +225,7 @@ class _Marker:
     end: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.begin = f"\n__swelego_{self.nonce}_B__ ".encode()
+        self.begin = f"__swelego_{self.nonce}_B__ ".encode()
         self.end = f" __swelego_{self.nonce}_E__\n".encode()
 
     def feed(self, chunk: bytes) -> bool:
@@ -265,6 +266,11 @@ class _Marker:
         self.cap.feed(self.pending[: len(self.pending) - keep])
         self.pending = self.pending[len(self.pending) - keep :]
 
+    def text(self) -> str:
+        """The output before the marker, without the newline the shell put before it."""
+        text = self.cap.text()
+        return text[:-1] if self.fields is not None and text.endswith("\n") else text
+
     def flush(self) -> None:
         """Give the cap everything held back (the marker did not come)."""
         self.cap.feed(self.pending)
@@ -290,7 +296,7 @@ class ShellSession:
         self._marker: _Marker | None = None  # of the running command
         self._hard_deadline = 0.0
         self._hard_s = limits.timeout_s
-        self._oom_before = 0
+        self._oom_seen = 0  # the sandbox's OOM-kill count when last read
         self._closed = False
         self._disk_hit = threading.Event()
         self._stop = threading.Event()
@@ -329,7 +335,6 @@ class ShellSession:
             self._marker = _Marker(nonce, OutputCap(self.limits.output_bytes))
             self._hard_s = hard_timeout_s or self.limits.timeout_s
             self._hard_deadline = time.monotonic() + self._hard_s
-            self._oom_before = shell.oom_kills()
             if self._disk is not None:
                 self._disk.begin()
             shell.main.send(f"__swelego_n={nonce}; eval {bash_quote(command)}\n".encode())
@@ -412,6 +417,7 @@ class ShellSession:
             assert marker.fields is not None
             shell.main_pid = int(marker.fields[1])
             self.cwd = marker.fields[2]
+            self._oom_seen = shell.oom_kills()
         except BaseException:
             shell.kill_all()
             shell.main.close()
@@ -483,15 +489,16 @@ class ShellSession:
 
     def _finished(self, marker: _Marker, waited: float, **extra: object) -> SessionResult:
         assert marker.fields is not None
-        code, _pid, cwd = (marker.fields + ["", ""])[:3]
+        code, _pid, cwd = [*marker.fields, "", ""][:3]
         self.cwd = cwd or self.cwd
         self._marker = None
         exit_code = int(code) if code.lstrip("-").isdigit() else -1
         oom = False
-        if exit_code == 137 and self._shell is not None:
-            oom = self._shell.oom_kills() > self._oom_before
+        if exit_code == 137 and self._shell is not None:  # killed: by the OOM killer?
+            seen, self._oom_seen = self._oom_seen, self._shell.oom_kills()
+            oom = self._oom_seen > seen
         return SessionResult(
-            output=_TTY_NOISE.sub("", marker.cap.text()),
+            output=_TTY_NOISE.sub("", marker.text()),
             exit_code=exit_code,
             waited_s=round(waited, 4),
             truncated=marker.cap.truncated,
@@ -584,7 +591,7 @@ class ShellSession:
             code = marker.fields[0]
             return ExecResult(
                 exit_code=int(code) if code.isdigit() else -1,
-                output=marker.cap.text(),
+                output=marker.text(),
                 timed_out=code == "137",
                 truncated=marker.cap.truncated,
                 duration_s=round(time.monotonic() - started, 4),

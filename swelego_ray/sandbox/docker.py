@@ -56,6 +56,7 @@ from swelego_ray.sandbox._docker_exec import (
 from swelego_ray.sandbox._exec import OutputCap
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, ExecResult, Limits, SandboxError
+from swelego_ray.sandbox._session import FdChannel, FrameDemux, ShellProcess, ShellSession
 from swelego_ray.storage import default_cache_root
 
 logger = logging.getLogger(__name__)
@@ -298,6 +299,7 @@ class DockerSandbox:
         self.base, self.grace_s, self.disk = base, grace_s, disk
         self._lock = threading.Lock()
         self._closed = False
+        self._session: ShellSession | None = None
 
     # -- running commands -------------------------------------------------------------
     def exec(
@@ -327,8 +329,7 @@ class DockerSandbox:
         )
         api = self.client.api
         with self._lock:
-            if self._closed:
-                raise SandboxError(f"sandbox {self.container.short_id} is closed")
+            self._check_usable()
             started = time.monotonic()
             try:
                 exec_id = api.exec_create(
@@ -442,6 +443,78 @@ class DockerSandbox:
             raise SandboxError(f"{what} failed: {result.output.strip()[-2000:]}")
         return result
 
+    # -- the shell session -------------------------------------------------------------
+    def session(self, *, idle_s: float = 30.0) -> ShellSession:
+        """A persistent shell in this container (sandbox._session): two `docker exec`
+        shells, the container's limits and no network. While it is open, `exec` and the
+        file methods refuse (each exec ends by killing every process but PID 1, the
+        session's included); `close()` ends it and kills everything it started."""
+        with self._lock:
+            self._check_usable()
+            session = ShellSession(
+                self._spawn_shell,
+                self.limits,
+                disk=self.disk,
+                idle_s=idle_s,
+                on_close=self._session_closed,
+            )
+            self._session = session
+            return session
+
+    def _session_closed(self, session: ShellSession) -> None:
+        with self._lock:
+            if self._session is session:
+                self._session = None
+
+    def _spawn_shell(self) -> ShellProcess:
+        fsize = self.limits.disk_mb * 1024  # bash's ulimit -f counts KiB
+        main = f"ulimit -f {fsize} || exit 126; exec bash --norc --noprofile --noediting -i"
+        aux = f"ulimit -f {fsize} || exit 126; exec bash --norc --noprofile"
+        channels: list[FdChannel] = []
+        try:
+            for script in (main, aux):
+                channels.append(self._exec_channel(["bash", "-c", script]))
+        except BaseException:
+            for channel in channels:
+                channel.close()
+            raise
+        return ShellProcess(channels[0], channels[1], self._kill_all, self._oom_kills)
+
+    def _exec_channel(self, argv: list[str]) -> FdChannel:
+        """A `docker exec` of `argv` with its stdin and (demultiplexed) output attached."""
+        import docker
+
+        api = self.client.api
+        try:
+            exec_id = api.exec_create(self.container.id, argv, stdin=True, workdir=TESTBED)["Id"]
+            sock = api.exec_start(exec_id, socket=True)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"cannot start a shell in {self.container.short_id}: {exc}") from exc
+        api._disable_socket_timeout(sock)
+        raw = getattr(sock, "_sock", sock)
+        return FdChannel(raw.fileno(), raw.sendall, [sock.close], demux=FrameDemux())
+
+    def _oom_kills(self) -> int:
+        """The container's cgroup OOM-kill counter (0 when it cannot be read)."""
+        script = (
+            "sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory.events "
+            "/sys/fs/cgroup/memory/memory.oom_control 2>/dev/null | head -n1"
+        )
+        with contextlib.suppress(Exception):
+            _code, out = self.container.exec_run(["sh", "-c", script])
+            return int(out.decode().strip() or 0)
+        return 0
+
+    def _check_usable(self) -> None:
+        """SandboxError when closed, or while a shell session runs in the container."""
+        if self._closed:
+            raise SandboxError(f"sandbox {self.container.short_id} is closed")
+        if self._session is not None:
+            raise SandboxError(
+                f"sandbox {self.container.short_id} has an open shell session: run commands "
+                "in it, or close it first"
+            )
+
     # -- files and diffs --------------------------------------------------------------
     def read_file(self, path: str) -> str:
         result = self._run(f"cat -- {shlex.quote(path)}", 60.0, None, 1 << 30)
@@ -492,6 +565,9 @@ class DockerSandbox:
     def close(self) -> None:
         import docker
 
+        session = self._session
+        if session is not None:
+            session.close()
         if self._closed:
             return
         self._closed = True
