@@ -127,3 +127,18 @@ def docker_engine(tmp_path_factory):
 
     with PodmanService(tmp_path_factory.mktemp("podman")) as service:
         yield offline_config(service.url)
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_server(tmp_path_factory):
+    """vLLM's OpenAI-compatible server (CPU engine) on 127.0.0.1 serving the project's tiny
+    random Qwen3 as model "tiny", with native tool calls (hermes parser), for the session.
+    Yields a swelego_ray.llm.local_server.LocalServer: .base_url, .model, .config(),
+    .startup_s. Starting costs ~30 s here (vLLM imports twice); it writes nonsense."""
+    from swelego_ray.llm.local_server import LocalServer
+    from swelego_ray.models.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny_llm")
+    model = build_tiny_model(root / "tiny", seed=0)
+    with LocalServer(model, served_model_name="tiny", log_path=root / "vllm.log") as server:
+        yield server
