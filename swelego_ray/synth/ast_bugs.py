@@ -120,6 +120,7 @@ def _candidate(
         repo=snapshot.repo,
         base_commit=snapshot.commit,
         source=str(snapshot.path),
+        env_spec=snapshot.env_spec,
         provenance=Provenance.AST,
         origin=Origin(
             strategy=STRATEGY,

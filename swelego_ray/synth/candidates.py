@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.harness import SOURCE_KEY
-from swelego_ray.schema import Provenance, Task
+from swelego_ray.schema import EnvSpec, Provenance, Task
 
 SYNTH_META = "synth"  # task.meta key holding the candidate's provenance and features
 
@@ -53,6 +53,7 @@ class Candidate(BaseModel):
     patch: str = ""
     test_patch: str = ""
     created_at: str = ""
+    env_spec: EnvSpec | None = None
     hint: str = ""  # history: the commit message, for the statement writer
     extra_meta: dict[str, Any] = Field(default_factory=dict)
 
@@ -80,5 +81,6 @@ class Candidate(BaseModel):
             bug_patch=self.bug_patch,
             created_at=self.created_at,
             provenance=self.provenance,
+            env_spec=self.env_spec,
             meta=meta,
         )

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from swelego_ray.runconfig import StageRunConfig
+from swelego_ray.schema import EnvSpec
 
 
 class RepoInput(BaseModel):
@@ -19,6 +20,9 @@ class RepoInput(BaseModel):
     name: str | None = None
     """The tasks' `repo` (owner/name); default: from the directory name (`owner__name`)."""
     rev: str = "HEAD"
+    env_spec: EnvSpec | None = None
+    """The environment of every task of this repository (default: derived per commit from
+    its packaging files, or SWE-bench's registry)."""
 
 
 class HistoryConfig(BaseModel):

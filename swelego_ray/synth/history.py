@@ -115,6 +115,7 @@ def _candidate(
         repo=snapshot.repo,
         base_commit=parent,
         source=str(snapshot.path),
+        env_spec=snapshot.env_spec,
         provenance=Provenance.REAL,
         origin=Origin(strategy=STRATEGY, transform="commit", commit=sha),
         features=Features(lines_changed=changed_line_count(patch), files=files),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from swelego_ray.gitsafe import GitError, git_output
+from swelego_ray.schema import EnvSpec
 
 _TEST_DIRS = {"test", "tests", "testing"}
 _SKIP_DIRS = {"docs", "doc", "examples", "benchmarks", "scripts", ".github"}
@@ -61,10 +62,17 @@ class RepoSnapshot:
     path: Path
     repo: str
     commit: str
+    env_spec: EnvSpec | None = None
     _texts: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, path: str | Path, name: str | None = None, rev: str = "HEAD") -> RepoSnapshot:
+    def open(
+        cls,
+        path: str | Path,
+        name: str | None = None,
+        rev: str = "HEAD",
+        env_spec: EnvSpec | None = None,
+    ) -> RepoSnapshot:
         """The repository at `path` at `rev`; ValueError naming the path when it is not a
         git repository or `rev` does not exist."""
         where = Path(path).expanduser().resolve()
@@ -74,7 +82,7 @@ class RepoSnapshot:
             commit = git_output("rev-parse", "--verify", f"{rev}^{{commit}}", cwd=where).strip()
         except GitError as exc:
             raise ValueError(f"repository {path}: not a git repository at {rev}: {exc}") from None
-        return cls(path=where, repo=repo_name_of(where, name), commit=commit)
+        return cls(where, repo_name_of(where, name), commit, env_spec)
 
     @property
     def stem(self) -> str:

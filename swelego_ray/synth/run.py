@@ -78,7 +78,7 @@ def propose(cfg: SynthConfig, funnel: SynthFunnel, console=None) -> list[Candida
     """Every strategy on every repository, in config order; candidates in that order.
     ValueError (nothing run) for a path that is not a git repository or an unknown
     strategy."""
-    snapshots = [RepoSnapshot.open(r.path, r.name, r.rev) for r in cfg.repos]
+    snapshots = [RepoSnapshot.open(r.path, r.name, r.rev, r.env_spec) for r in cfg.repos]
     names = Counter(s.repo for s in snapshots)
     if twice := sorted(n for n, c in names.items() if c > 1):
         raise ValueError(f"repositories given twice (by name): {twice}; set distinct names")
