@@ -13,7 +13,6 @@ from swelego_ray.cli.evaluate_cmd import (
     _MEMORY,
     _PROGRESS,
     _RAY,
-    _TEST_TIMEOUT,
     Backend,
     _common,
     _config,
@@ -66,7 +65,13 @@ def synth(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Deadline per validation item, seconds.")
     ] = 3600.0,
-    test_timeout: Annotated[float | None, _TEST_TIMEOUT] = None,
+    test_timeout: Annotated[
+        float,
+        typer.Option(
+            "--test-timeout",
+            help="Deadline of each test command, seconds (an injected bug can loop forever).",
+        ),
+    ] = 120.0,
     memory_mb: Annotated[int | None, _MEMORY] = None,
     force: Annotated[bool, typer.Option("--force", help="Ignore stored results.")] = False,
     cache_root: Annotated[Path | None, _CACHE] = None,

@@ -37,6 +37,8 @@ from swelego_ray.validate import Dropped, ValidateConfig, ValidationReport, run_
 logger = logging.getLogger(__name__)
 
 UNSTABLE = "unstable"  # every test that told the states apart changed between runs
+BUG_TIMEOUT = "bug_timeout"  # the injected bug makes the suite hit its deadline (a loop)
+_TIMEOUTS = "timeouts.json"  # synthetic candidates that timed out: not run again
 STATEMENT_LEAKS = "statement_leaks"
 OVER_BUDGET = "over_budget"
 
@@ -104,9 +106,14 @@ def run_synthesis(
     started = time.time()
     funnel = SynthFunnel()
     candidates = propose(cfg, funnel, console)
-    write_tasks([c.to_task() for c in candidates], store.uri_of("candidates.jsonl"))
-    validation = _validate(cfg, store) if candidates else ValidationReport()
-    funnel.reused = int(validation.funnel.get("reused_from_earlier_run", 0))
+    ids = {c.instance_id for c in candidates}
+    timeouts = {} if cfg.force else _earlier_timeouts(cfg, store)
+    timeouts = {iid: t for iid, t in timeouts.items() if iid in ids}
+    to_run = [c for c in candidates if c.instance_id not in timeouts]
+    write_tasks([c.to_task() for c in to_run], store.uri_of("candidates.jsonl"))
+    validation = _validate(cfg, store) if to_run else ValidationReport()
+    validation = _bug_timeouts(cfg, store, candidates, validation, timeouts)
+    funnel.reused = int(validation.funnel.get("reused_from_earlier_run", 0)) + len(timeouts)
     report = _finish(cfg, store, candidates, validation, funnel, writer)
     report.full_suite_runs = _suite_runs(cfg, store)
     _write(cfg, store, report, funnel, started, len(candidates))
@@ -126,6 +133,42 @@ def _validate(cfg: SynthConfig, store: Store) -> ValidationReport:
         force=cfg.force,
     )
     return run_validation(vcfg)
+
+
+def _earlier_timeouts(cfg: SynthConfig, store: Store) -> dict[str, float]:
+    """Synthetic candidates whose suite hit the same per-command deadline in an earlier
+    run (validation retries timeouts as infrastructure failures; here they are the bug's)."""
+    try:
+        earlier = store.read_json(_TIMEOUTS)
+    except KeyError:
+        return {}
+    return {iid: t for iid, t in earlier.items() if t == cfg.limits.timeout_s}
+
+
+def _bug_timeouts(
+    cfg: SynthConfig,
+    store: Store,
+    candidates: list[Candidate],
+    validation: ValidationReport,
+    earlier: dict[str, float],
+) -> ValidationReport:
+    """Synthetic candidates dropped for a test-command timeout become BUG_TIMEOUT (a
+    verdict on the bug, not an infrastructure failure), remembered for later runs."""
+    synthetic = {c.instance_id for c in candidates if c.origin.strategy != "history"}
+    timed_out = {**_earlier_timeouts(cfg, store), **earlier}
+    dropped = []
+    for drop in validation.dropped:
+        if drop.reason == "timeout" and drop.instance_id in synthetic:
+            timed_out[drop.instance_id] = cfg.limits.timeout_s
+            drop = drop.model_copy(update={"reason": BUG_TIMEOUT, "infra": False})
+        dropped.append(drop)
+    detail = f"the suite passed its {cfg.limits.timeout_s:.0f}s deadline in an earlier run"
+    dropped += [
+        Dropped(instance_id=iid, reason=BUG_TIMEOUT, infra=False, detail=detail) for iid in earlier
+    ]
+    if timed_out:
+        store.write_json(_TIMEOUTS, timed_out)
+    return validation.model_copy(update={"dropped": dropped})
 
 
 def _unstable(drop: Dropped) -> bool:
