@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ),
     ("environments", frozenset({"envs"})),
     ("sandbox", frozenset({"sandbox"})),
+    ("model endpoints", frozenset({"llm"})),
     ("data (knows no execution)", frozenset({"schema", "storage", "gitsafe", "funnel"})),
 ]
 RANK = {pkg: rank for rank, (_, pkgs) in enumerate(LAYERS) for pkg in pkgs}
