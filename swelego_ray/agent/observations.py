@@ -53,3 +53,39 @@ _RESULT_HEADER_RE = re.compile(r"\AEXECUTION RESULT of \[[^\]\n]+\]:\n")
 def strip_result_header(observation: str) -> str:
     """Drop the `EXECUTION RESULT of [tool]:` line OpenHands puts before text-mode results."""
     return _RESULT_HEADER_RE.sub("", observation, count=1)
+
+
+def format_running_observation(output: str, seconds: float, *, idle: bool) -> str:
+    """A command past its soft timeout, still running (OpenHands wording)."""
+    body = output if output.endswith("\n") or not output else output + "\n"
+    what = (
+        f"The command has no new output after {seconds:g} seconds."
+        if idle
+        else f"The command timed out after {seconds:g} seconds."
+    )
+    return (
+        f"{body}[{what} It is still running. You may wait longer to see additional output "
+        "by sending an empty command '' with is_input=true, send other text to interact "
+        'with it (is_input=true), or send the key "C-c" (is_input=true) to interrupt it.]'
+    )
+
+
+def format_not_executed(command: str) -> str:
+    """A new command sent while the previous one still runs (OpenHands wording)."""
+    return (
+        f'[Your command "{command}" is NOT executed. The previous command is still running '
+        "- You CANNOT send new commands until the previous command is completed. By setting "
+        "`is_input` to `true`, you can interact with the current process: send an empty "
+        "command '' to see more of its output, send text to it, or send the key \"C-c\" to "
+        "interrupt it.]"
+    )
+
+
+def truncate_middle(text: str, limit: int) -> str:
+    """`text` if at most `limit` characters, else its head and tail with a marker between
+    (what the model sees of a long output)."""
+    if len(text) <= limit:
+        return text
+    half = max(limit // 2, 1)
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n[... {cut} characters of output cut ...]\n{text[-half:]}"
