@@ -50,6 +50,9 @@ def synth(
     transforms: Annotated[
         str | None, typer.Option("--transforms", help="Only these AST families (comma list).")
     ] = None,
+    min_statements: Annotated[
+        int, typer.Option("--min-statements", min=1, help="Smaller functions are not targets.")
+    ] = 3,
     runs: Annotated[
         int, typer.Option("--runs", min=1, help="Validation runs per state (flaky dropped).")
     ] = 2,
@@ -119,6 +122,7 @@ def synth(
         candidates_per_repo=candidates_per_repo,
         seed=seed,
         transforms=[t.strip() for t in transforms.split(",")] if transforms else None,
+        min_statements=min_statements,
         runs=runs,
         statement_writer=statements,
         workers=workers or (1 if in_process else 2),
