@@ -497,8 +497,14 @@ class ShellSession:
         if exit_code == 137 and self._shell is not None:  # killed: by the OOM killer?
             seen, self._oom_seen = self._oom_seen, self._shell.oom_kills()
             oom = self._oom_seen > seen
+        output = _TTY_NOISE.sub("", marker.text())
+        disk = self._disk
+        if disk is not None and not extra.get("disk_limit") and disk.check():
+            output += disk.note(killed=False)  # it wrote to the limit and ended between checks
+            extra["disk_limit"] = True
+            disk.begin()  # reported: the watchdog counts only what is written from now on
         return SessionResult(
-            output=_TTY_NOISE.sub("", marker.text()),
+            output=output,
             exit_code=exit_code,
             waited_s=round(waited, 4),
             truncated=marker.cap.truncated,
