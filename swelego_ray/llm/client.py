@@ -125,11 +125,15 @@ class LLMClient:
         tools: Sequence[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         timeout_s: float | None = None,
+        extra_body: dict[str, Any] | None = None,
         **sampling: Any,
     ) -> ChatResult:
-        """One chat completion; `tools` are OpenAI function schemas (native tool calls)."""
+        """One chat completion; `tools` are OpenAI function schemas (native tool calls);
+        `extra_body` adds server-specific fields to the config's (e.g. vLLM's
+        `structured_outputs`); `sampling` overrides the config's SamplingSettings."""
         model = self.model()
         request = self._request(model, messages, tools, tool_choice, timeout_s, sampling)
+        _add_extra_body(request, extra_body)
         with self._sync_slots, self._track():
             start = time.monotonic()
             try:
@@ -149,11 +153,13 @@ class LLMClient:
         tools: Sequence[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         timeout_s: float | None = None,
+        extra_body: dict[str, Any] | None = None,
         **sampling: Any,
     ) -> ChatResult:
         """`chat` for asyncio callers (slots bounded per event loop)."""
         model = await asyncio.to_thread(self.model) if not self._model else self._model
         request = self._request(model, messages, tools, tool_choice, timeout_s, sampling)
+        _add_extra_body(request, extra_body)
         client, slots = self._async_client()
         async with slots:
             with self._track():
@@ -315,7 +321,12 @@ def one_turn(prompt: str, system: str | None = None) -> list[Message]:
 def sampling_of(request: dict[str, Any]) -> dict[str, Any]:
     """The settings of a request worth recording next to its answer."""
     skip = {"messages", "tools", "timeout", "extra_body"}
-    return {k: v for k, v in request.items() if k not in skip}
+    return {k: v for k, v in request.items() if k not in skip} | request.get("extra_body", {})
+
+
+def _add_extra_body(request: dict[str, Any], extra: dict[str, Any] | None) -> None:
+    if extra:
+        request["extra_body"] = {**request.get("extra_body", {}), **extra}
 
 
 def _replace(usage: UsageStats, **changes: int) -> UsageStats:
