@@ -66,9 +66,11 @@ AUX_BOOTSTRAP = (
     "__swelego_aux() { local n=$1 t=$2 s=$3; shift 3; "
     'timeout -s KILL "$t" bash -c "$s" swelego "$@" </dev/null 2>&1; '
     'printf \'\\n__swelego_%s_B__ %s __swelego_%s_E__\\n\' "$n" "$?" "$n"; }; '
+    # the request line is followed by exactly $3 bytes of content; they are always all
+    # read (a failed write drains the rest), so no content is ever read as a command
     "__swelego_put() { local n=$1; "
-    'if printf %s "$3" > "$2"; then rc=0; else rc=1; fi 2>&1; '
-    'printf \'\\n__swelego_%s_B__ %s __swelego_%s_E__\\n\' "$n" "$rc" "$n"; }\n'
+    'head -c "$3" | { cat > "$2"; rc=$?; [ $rc = 0 ] || cat > /dev/null; exit $rc; } 2>&1; '
+    'printf \'\\n__swelego_%s_B__ %s __swelego_%s_E__\\n\' "$n" "$?" "$n"; }\n'
 )
 # Signals the main shell's descendants (and, for SIGINT, the shell itself: an
 # interactive bash then abandons the current line, loops in the shell included).
@@ -332,15 +334,25 @@ class ShellSession:
                 note = self._restart("the session reached its disk limit and was killed")
             shell = self._live_shell()
             nonce = secrets.token_hex(8)
-            self._marker = _Marker(nonce, OutputCap(self.limits.output_bytes))
+            marker = _Marker(nonce, OutputCap(self.limits.output_bytes))
             self._hard_s = hard_timeout_s or self.limits.timeout_s
             self._hard_deadline = time.monotonic() + self._hard_s
             if self._disk is not None:
                 self._disk.begin()
-            shell.main.send(f"__swelego_n={nonce}; eval {bash_quote(command)}\n".encode())
+            line = f"__swelego_n={nonce}; eval {bash_quote(command)}\n".encode()
+            disk_note = note is not None
+            try:
+                shell.main.send(line)
+            except SandboxError:  # the shell died since the last command (killed, OOM)
+                note = self._restart("the shell had died")
+                self._live_shell().main.send(line)
+            self._marker = marker
             result = self._collect(timeout_s, idle_s)
             if note is not None and result.restarted is None:
-                result = result.model_copy(update={"restarted": note, "disk_limit": True})
+                update: dict[str, object] = {"restarted": note}
+                if disk_note:
+                    update["disk_limit"] = True
+                result = result.model_copy(update=update)
             return result
 
     def wait(self, timeout_s: float | None = None, idle_s: float | None = None) -> SessionResult:
@@ -379,10 +391,12 @@ class ShellSession:
         return self._aux_call(line, timeout_s + 5.0)
 
     def put_file(self, path: str, content: str, *, timeout_s: float = 30.0) -> ExecResult:
-        """Write `content` to `path` (as it resolves in the sandbox) from the auxiliary
-        shell itself (no argument-size limit); exit code 1 when the write failed."""
-        line = f"__swelego_put {{n}} {bash_quote(path)} {bash_quote(content)}\n"
-        return self._aux_call(line, timeout_s)
+        """Write `content` to `path` (as it resolves in the sandbox): its bytes follow the
+        request on the auxiliary shell's input (no size limit, ~ms per MB); a failed write
+        has a non-zero exit code and the error as output."""
+        data = content.encode()
+        line = f"__swelego_put {{n}} {bash_quote(path)} {len(data)}\n"
+        return self._aux_call(line, timeout_s, data)
 
     def close(self) -> None:
         """Kill everything the session started; safe to call twice."""
@@ -582,14 +596,14 @@ class ShellSession:
         )
 
     # -- the auxiliary shell ----------------------------------------------------------
-    def _aux_call(self, template: str, wait_s: float) -> ExecResult:
+    def _aux_call(self, template: str, wait_s: float, data: bytes = b"") -> ExecResult:
         with self._lock:
             self._check_open()
             shell = self._live_shell()
             nonce = secrets.token_hex(8)
             marker = _Marker(nonce, OutputCap(self.limits.output_bytes))
             started = time.monotonic()
-            shell.aux.send(template.replace("{n}", nonce, 1).encode())
+            shell.aux.send(template.replace("{n}", nonce, 1).encode() + data)
             if not self._read_until(shell.aux, marker, started + wait_s):
                 self._restart("the auxiliary shell did not answer")
                 raise SandboxError(f"a side command of the session did not answer in {wait_s:g} s")

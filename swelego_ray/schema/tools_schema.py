@@ -35,9 +35,12 @@ def _fn(name: str, description: str, properties: dict[str, Any], required: list[
 TOOLS: tuple[dict[str, Any], ...] = (
     _fn(
         EXECUTE_BASH,
-        "Run a bash command in the task's sandbox and return its output followed by the exit "
-        "code. Long-running commands are stopped at the timeout; set is_input=true to send "
-        "text to a command that is still running.",
+        "Run a bash command in a persistent shell in the task's sandbox (the working "
+        "directory, environment variables and background processes persist between calls) "
+        "and return its output followed by the exit code. A command still running at its "
+        "timeout keeps running and its output so far is returned; then call again with "
+        "is_input=true: an empty command to wait for more output, text to send to it, or "
+        "C-c to interrupt it.",
         {
             "command": {"type": "string", "description": "The bash command to run."},
             "is_input": {
@@ -45,7 +48,11 @@ TOOLS: tuple[dict[str, Any], ...] = (
                 "enum": ["true", "false"],
                 "description": "Whether `command` is input for the running process.",
             },
-            "timeout": {"type": "number", "description": "Seconds before the command is stopped."},
+            "timeout": {
+                "type": "number",
+                "description": "Seconds to wait for the command before returning its output "
+                "so far (default: until 30 seconds pass without new output).",
+            },
         },
         ["command"],
     ),

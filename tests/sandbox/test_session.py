@@ -73,6 +73,10 @@ def test_exit_restarts_the_shell_and_output_is_capped(session):
     session.run("cd /tmp")
     gone = session.run("exit 3")
     assert gone.restarted and gone.cwd == "/testbed"
+    session.run("(sleep 0.2; kill -KILL $$) &")  # the shell dies between two commands
+    time.sleep(0.6)
+    back = session.run("echo back")
+    assert back.output == "back\n" and back.restarted and "died" in back.restarted
     flood = session.run("yes | head -c 200000")
     assert flood.truncated and "bytes of output cut" in flood.output
     assert len(flood.output) < 4200
@@ -84,6 +88,9 @@ def test_exec_refused_while_open_and_files_coherent(box):
         with pytest.raises(SandboxError, match="open shell session"):
             box.exec("true")
         assert session.put_file("/testbed/new.txt", "a'b\\c\nü\n").exit_code == 0
+        denied = session.put_file("/proc/version", "echo INJECTED\n")  # the write fails ...
+        assert denied.exit_code != 0 and denied.output
+        assert "INJECTED" not in session.aux("echo ok").output  # ... and nothing ran
         assert session.run("cat new.txt").output == "a'b\\c\nü\n"
         assert session.aux('cat -- "$1"', ["/testbed/new.txt"]).output == "a'b\\c\nü\n"
     finally:
