@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+LOCAL_RAY_CPUS = 4  # logical CPUs; oversubscribed so actor pools cannot deadlock
 
 
 @pytest.fixture(scope="session")
@@ -12,9 +17,39 @@ def ray_local():
 
     from swelego_ray._ray import init_ray
 
-    init_ray(num_cpus=4)  # logical CPUs; oversubscribed so actor pools cannot deadlock
+    init_ray(num_cpus=LOCAL_RAY_CPUS)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _ray_head_stays_up():
+    """Fail the test after which this process's local Ray head is dead. Ray's driver
+    otherwise exits 60 s later with status 1 and its message in pytest's capture: the
+    whole suite ends silently, blaming no test."""
+    yield
+    ray = sys.modules.get("ray")
+    node = ray._private.worker._global_node if ray is not None else None
+    if node is None or not ray.is_initialized():
+        return  # no local Ray started by this process
+    dead = {
+        name: [info.process.poll() for info in infos]
+        for name, infos in node.all_processes.items()
+        if name in ("gcs_server", "raylet") and any(i.process.poll() is not None for i in infos)
+    }
+    if not dead:
+        return
+    logs = Path(node.get_logs_dir_path())
+    tails = "\n".join(
+        f"--- {f.name}\n{f.read_text(errors='replace')[-1500:]}"
+        for name in dead
+        for f in sorted(logs.glob(f"{name}.*"))
+    )
+    ray.shutdown()  # disconnect now, before the driver's 60 s reconnect deadline
+    from swelego_ray._ray import init_ray
+
+    init_ray(num_cpus=LOCAL_RAY_CPUS)  # a new one for the tests that follow
+    pytest.fail(f"the session's Ray head died during this test (exit codes {dead})\n{tails}")
 
 
 @pytest.fixture

@@ -3,9 +3,11 @@ event loop (a Ray Serve deployment starting K rollouts for one request).
 
 Each item runs as a Ray task asking for the stage's resources (on sandbox nodes, not in
 the caller's replica) under the same ItemRunner as the actor pool; the caller awaits its
-result. The deadline is enforced inside the task and, as a backstop, by the caller (the
-task is force-cancelled `kill_grace_s` after it); a task whose worker dies is run once
-more, then recorded `worker_crashed`.
+result. The deadline counts from the item's start, as in the actor pool: the task first
+reports that it started (a streaming generator), then its result. It is enforced inside
+the task and, as a backstop, by the caller (the task is force-cancelled `kill_grace_s`
+after it); waiting for a worker counts against `start_timeout_s` instead. A task whose
+worker dies is run once more, then recorded `worker_crashed`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from swelego_ray.engine._runner import ItemRunner, WorkerFactory
@@ -24,6 +26,9 @@ from swelego_ray.storage import Store
 T = TypeVar("T")
 
 
+_STARTED = "started"
+
+
 def _run_remote(
     make_worker: WorkerFactory,
     runner_args: dict[str, Any],
@@ -31,9 +36,19 @@ def _run_remote(
     item: Any,
     item_id: str,
     key: str | None,
-) -> dict[str, Any]:
+) -> Iterator[Any]:
+    yield _STARTED
     runner = ItemRunner(make_worker, **runner_args)
-    return runner.run(index, item, item_id, key).to_row()
+    yield runner.run(index, item, item_id, key).to_row()
+
+
+async def _next(stream: Any, timeout_s: float | None) -> Any:
+    """The next value the task yields, within `timeout_s`."""
+
+    async def get() -> Any:
+        return await (await stream.__anext__())
+
+    return await asyncio.wait_for(get(), timeout=timeout_s)
 
 
 async def run_item_async(
@@ -60,17 +75,26 @@ async def run_item_async(
         "mark_starts": False,
     }
     remote = ray.remote(_run_remote).options(
-        num_cpus=cfg.cpus_per_item, resources=cfg.resources or None, max_retries=1
+        num_cpus=cfg.cpus_per_item,
+        resources=cfg.resources or None,
+        max_retries=1,
+        num_returns="streaming",
     )
     backstop = cfg.item_timeout_s + 2 * cfg.kill_grace_s if cfg.item_timeout_s else None
     base = {"index": index, "item_id": item_id, "key": key}
-    ref = remote.remote(make_worker, args, index, item, item_id, key)
+    stream = remote.remote(make_worker, args, index, item, item_id, key)
+    started = False
     try:
-        row = await asyncio.wait_for(ref, timeout=backstop)
+        await _next(stream, cfg.start_timeout_s)
+        started = True
+        row = await _next(stream, backstop)
         return ItemResult.from_row(row)
     except TimeoutError:
-        ray.cancel(ref, force=True)
-        error = f"no result within {cfg.item_timeout_s} s (its task was cancelled)"
+        ray.cancel(stream, force=True)
+        if not started:
+            error = f"no worker started it within {cfg.start_timeout_s} s (cancelled)"
+            return ItemResult(**base, ok=False, reason=ItemFailure.ITEM_LOST, error=error)
+        error = f"no result within {cfg.item_timeout_s} s of its start (its task was cancelled)"
         return ItemResult(**base, ok=False, reason=ItemFailure.ITEM_TIMEOUT, error=error)
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError) as exc:
         error = f"its worker died, twice (it was retried once): {exc}"[:2000]

@@ -267,23 +267,25 @@ class Pipeline(Generic[T]):
                 warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated")
                 ds = _map(ds, self.make_worker, runner_args, per_batch, pool, cfg)
         del rows
-        batches: queue.Queue[Any] = queue.Queue()
-        threading.Thread(target=_pump, args=(ds, batches), daemon=True).start()
-        with ResourceWait(cfg.demand, cfg.start_timeout_s) as wait:
-            while True:
-                try:
-                    got = batches.get(timeout=_POLL_S)
-                except queue.Empty:
-                    if wait.gave_up is not None:  # stop waiting: the rest is recorded
-                        self._stalled = wait.gave_up
+        execution = _Execution(ds)
+        try:
+            with ResourceWait(cfg.demand, cfg.start_timeout_s) as wait:
+                while True:
+                    try:
+                        got = execution.batches.get(timeout=_POLL_S)
+                    except queue.Empty:
+                        if wait.gave_up is not None:  # stop waiting: the rest is recorded
+                            self._stalled = wait.gave_up
+                            return
+                        continue
+                    if got is _END:
                         return
-                    continue
-                if got is _END:
-                    return
-                if isinstance(got, BaseException):
-                    raise got
-                for row in got.to_pylist():
-                    yield ItemResult.from_row(row)
+                    if isinstance(got, BaseException):
+                        raise got
+                    for row in got.to_pylist():
+                        yield ItemResult.from_row(row)
+        finally:  # also when the caller stops iterating early
+            execution.stop()
 
 
 def _map(
@@ -319,14 +321,49 @@ def _in_flight(batches_per_actor: int) -> int:
     return min(8, max(2, batches_per_actor // 20))
 
 
-def _pump(ds: Any, out: queue.Queue[Any]) -> None:
-    """Drive the Dataset (in a thread, so that the driver never blocks in Ray Data)."""
-    try:
-        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            out.put(batch)
-        out.put(_END)
-    except BaseException as exc:  # handed to the driver, which raises it
-        out.put(exc)
+class _Execution:
+    """The Dataset's streaming execution, read by a thread (so that the driver never
+    blocks in Ray Data), and stoppable.
+
+    Ray Data stops an execution when its reader reaches the end or drops the iterator. A
+    reader blocked on a block that will never come (its node is gone) does neither: the
+    executor's thread would go on scheduling in the background, holding actors, and touch
+    Ray after `ray.shutdown()`, which ends the whole process with status 1 ("the core
+    worker has already been shutdown"). Ray 2.60 has no public handle on the executor, so
+    it is caught as the Dataset makes it (`Dataset._create_executor`).
+    """
+
+    def __init__(self, ds: Any) -> None:
+        self.batches: queue.Queue[Any] = queue.Queue()
+        self._executors: list[Any] = []
+        create = ds._create_executor
+
+        def create_and_keep() -> Any:
+            executor = create()
+            self._executors.append(executor)
+            return executor
+
+        ds._create_executor = create_and_keep
+        self._thread = threading.Thread(target=self._pump, args=(ds,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, ds: Any) -> None:
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                self.batches.put(batch)
+            self.batches.put(_END)
+        except BaseException as exc:  # handed to the driver, which raises it
+            self.batches.put(exc)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Shut the execution down (its actors too) unless it already ended."""
+        if not self._thread.is_alive():
+            return
+        for executor in self._executors:
+            executor.shutdown(force=True)  # its loop ends; the reader sees the end
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            logger.warning("a Ray Data execution did not stop within %.0f s", timeout_s)
 
 
 @contextlib.contextmanager

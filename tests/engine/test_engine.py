@@ -19,6 +19,7 @@ from swelego_ray.engine import (
     ItemFailure,
     ItemOutput,
     ItemResult,
+    Pipeline,
     UnschedulableError,
     attachment_key,
     partial_key,
@@ -212,7 +213,9 @@ def _add_node(ray, **params):
             **params,
         ),
         head=False,
-        shutdown_at_exit=True,
+        # no atexit / SIGTERM handlers in pytest's process (Ray's would sys.exit(1) on a
+        # SIGTERM); the test kills the node itself, and a raylet ends with its GCS
+        shutdown_at_exit=False,
     )
     deadline = time.monotonic() + 30
     while not any(n["NodeID"] == node.node_id and n["Alive"] for n in ray.nodes()):
@@ -259,6 +262,7 @@ def test_items_of_a_node_that_goes_away_are_recorded_not_waited_for(
     finally:
         node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
     took = time.monotonic() - start
+    assert not _running_executions()  # given up means stopped, not left scheduling
     by_id = {r.item_id: r for r in run.results}
     assert by_id["slow"].reason is ItemFailure.WORKER_CRASHED, run.results
     for item in ("a", "lost"):  # Ray Data does not promise an order
@@ -270,11 +274,32 @@ def test_items_of_a_node_that_goes_away_are_recorded_not_waited_for(
     assert took < 30, took  # start_timeout_s (2 s) after the node went, not an hour
 
 
+def _running_executions() -> list[str]:
+    """Ray Data executions still running in this process (one left behind at
+    `ray.shutdown()` ends the process with status 1)."""
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("StreamingExecutor")]
+
+
+def test_a_caller_that_stops_reading_stops_the_pipeline(ray_local, by_value):
+    pipeline = Pipeline(
+        [f"sleep{i}" for i in range(6)],
+        stateless(_work),
+        stage="t",
+        item_id=str,
+        config=EngineConfig(workers=1, items_per_batch=1, progress=False),
+    )
+    results = iter(pipeline)
+    assert next(results).ok
+    results.close()  # what `break` or an exception in the caller's loop does
+    assert not _running_executions()
+
+
 def test_an_item_without_a_row_is_classified_by_what_it_left(tmp_path: Path):
     """After its worker died: a verdict it left (a timeout), a stored result, a start
     marker (crashed) or nothing (lost)."""
     from swelego_ray.engine._runner import failed_key, started_key
-    from swelego_ray.engine.pipeline import Pipeline
 
     store, book = Store(str(tmp_path / "out")), Store(str(tmp_path / "book"))
     items = ["timed-out", "stored", "started", "never"]
