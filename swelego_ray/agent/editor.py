@@ -109,7 +109,12 @@ class EditorTool:
                 f"{self.max_file_bytes}). Use execute_bash (sed -n, grep) to read parts of it."
             )
         result = self.session.aux('cat -- "$1"', [target.real], timeout_s=20)
-        if result.exit_code != 0 or result.truncated:
+        if result.truncated:
+            raise EditorError(
+                f"File {target.path} is larger than the sandbox's output limit. Use "
+                "execute_bash (sed -n, grep) to read parts of it."
+            )
+        if result.exit_code != 0:
             raise EditorError(f"Cannot read {target.path}: {result.output.strip()[:300]}")
         if "\x00" in result.output or "\ufffd" in result.output:
             raise EditorError(
