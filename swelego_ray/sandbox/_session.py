@@ -399,12 +399,16 @@ class ShellSession:
         return self._aux_call(line, timeout_s, data)
 
     def close(self) -> None:
-        """Kill everything the session started; safe to call twice."""
+        """Kill everything the session started; safe to call twice, and from another
+        thread while a call waits (that call then raises SandboxError)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        shell = self._shell
+        if shell is not None:  # first, without the lock: a waiting call sees the end
+            shell.kill_all()
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._stop.set()
             self._stop_shell()
         if self._on_close is not None:
             self._on_close(self)
@@ -455,6 +459,7 @@ class ShellSession:
     def _restart(self, why: str) -> str:
         """Replace the shell; the note the observation carries."""
         self._stop_shell()
+        self._check_open()  # closed meanwhile: no new shell
         self._start_shell()
         return (
             f"{why}; a new shell was started in {self.cwd}: the working directory, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +98,15 @@ def test_exec_refused_while_open_and_files_coherent(box):
         session.close()
     assert box.read_file("new.txt") == "a'b\\c\nü\n"  # usable again, sees the session's writes
     box.exec("rm new.txt")
+
+
+def test_close_from_another_thread_ends_a_waiting_call(box):
+    session = box.session()
+    threading.Timer(0.3, session.close).start()
+    started = time.monotonic()
+    with pytest.raises(SandboxError, match="closed"):
+        session.run("sleep 30", timeout_s=20)
+    assert time.monotonic() - started < 5
 
 
 def test_close_kills_background_processes(box):
