@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
 import libcst as cst
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from swelego_ray.llm import LLMClient, LLMConfig, LLMError, Message, SamplingSettings
+from swelego_ray.llm.batch import RayDataLLMConfig, generate_batch
 from swelego_ray.schema import Provenance
 from swelego_ray.storage import content_hash
 from swelego_ray.synth.candidates import Candidate, Features, Origin
@@ -279,21 +280,28 @@ def rewrite_function(
     except LLMError as exc:
         detail = f"{type(exc).__name__}: {exc}"
         return RewriteResult(qualname, variant, None, Reject.LLM_ERROR, detail)
-    tokens = {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens}
-    code = extract_code(answer.text, qualname.rsplit(".", 1)[-1])
+    return judge_rewrite(
+        source, qualname, variant, answer.text, answer.prompt_tokens, answer.completion_tokens
+    )
+
+
+def judge_rewrite(
+    source: str,
+    qualname: str,
+    variant: Variant | str,
+    answer: str,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> RewriteResult:
+    """The result of one answer, however it was obtained (client or batch inference)."""
+    variant = Variant(variant)
+    tokens = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+    code = extract_code(answer, qualname.rsplit(".", 1)[-1])
     if code is None:
-        return RewriteResult(
-            qualname, variant, None, Reject.NO_CODE, answer.finish_reason, answer.text, **tokens
-        )
+        return RewriteResult(qualname, variant, None, Reject.NO_CODE, "", answer, **tokens)
     spliced = splice(source, qualname, code)
     return RewriteResult(
-        qualname,
-        variant,
-        spliced.new_text,
-        spliced.reject,
-        spliced.detail,
-        answer.text,
-        **tokens,
+        qualname, variant, spliced.new_text, spliced.reject, spliced.detail, answer, **tokens
     )
 
 
@@ -305,8 +313,13 @@ class LLMSynthOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str
-    """OpenAI-compatible root, e.g. http://127.0.0.1:8000/v1."""
+    engine: Literal["server", "ray_data"] = "server"
+    """`server`: requests to `url` through the client; `ray_data`: batch inference with
+    vLLM inside the job (ray.data.llm), configured by `ray_data`."""
+    url: str = ""
+    """OpenAI-compatible root, e.g. http://127.0.0.1:8000/v1 (engine `server`)."""
+    ray_data: RayDataLLMConfig | None = None
+    """The engines of `ray_data` (its temperature and max_tokens are the ones below)."""
     model: str = ""
     """Served model name; empty = the endpoint's only model."""
     api_key: str = "EMPTY"
@@ -317,6 +330,19 @@ class LLMSynthOptions(BaseModel):
     max_concurrency: int = Field(4, ge=1)
     timeout_s: float = Field(300.0, gt=0)
     max_retries: int = Field(3, ge=0)
+
+    @model_validator(mode="after")
+    def _engine(self) -> LLMSynthOptions:
+        if self.engine == "server" and not self.url:
+            raise ValueError("llm options: engine 'server' needs url (--llm-url)")
+        if self.engine == "ray_data" and self.ray_data is None:
+            raise ValueError("llm options: engine 'ray_data' needs ray_data: {model_source: ...}")
+        return self
+
+    def batch_config(self) -> RayDataLLMConfig:
+        assert self.ray_data is not None
+        sampling = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        return self.ray_data.model_copy(update=sampling)
 
     def client_config(self) -> LLMConfig:
         return LLMConfig(
@@ -356,8 +382,6 @@ def llm_candidates(
     attempt counted in `funnel` under ("llm", variant) with its reject reason. The same
     seed sends the same requests (each with its own sampling seed)."""
     options = llm_options(cfg)
-    client = LLMClient(options.client_config())
-    client.check()  # a dead endpoint or a wrong model name fails the run here, clearly
     targets, _ = find_targets(snapshot, min_statements=cfg.min_statements)
     order = sorted(targets, key=lambda t: (t.file, t.qualname))
     random.Random(f"llm-order:{cfg.seed}").shuffle(order)
@@ -366,6 +390,26 @@ def llm_candidates(
         variant = options.variants[i % len(options.variants)]
         seed = int(content_hash(cfg.seed, target.file, target.qualname, variant)[:8], 16)
         jobs.append(Job(target, variant, seed))
+    if options.engine == "ray_data":
+        results, model = _batch_results(snapshot, jobs, options), options.ray_data.model_source
+    else:
+        results, model = _client_results(snapshot, jobs, options)
+    out = _collect(snapshot, jobs, results, funnel, model)
+    prompt = sum(r.prompt_tokens for r in results)
+    completion = sum(r.completion_tokens for r in results)
+    logger.info(
+        "llm strategy on %s (%s): %d attempts, %d candidates, %d prompt + %d completion tokens",
+        snapshot.repo, options.engine, len(jobs), len(out), prompt, completion,
+    )  # fmt: skip
+    return out
+
+
+def _client_results(
+    snapshot: RepoSnapshot, jobs: list[Job], options: LLMSynthOptions
+) -> tuple[list[RewriteResult], str]:
+    """One request per job through the client, `max_concurrency` at a time."""
+    client = LLMClient(options.client_config())
+    model = client.check()  # a dead endpoint or a wrong model name fails the run here
 
     def attempt(job: Job) -> RewriteResult:
         source = snapshot.read(job.target.file) or ""
@@ -374,14 +418,45 @@ def llm_candidates(
         )
 
     with ThreadPoolExecutor(options.max_concurrency) as pool:
-        results = list(pool.map(attempt, jobs))
-    out = _collect(snapshot, jobs, results, funnel, client.model())
-    usage = client.usage
-    logger.info(
-        "llm strategy on %s: %d attempts, %d candidates, %d prompt + %d completion tokens",
-        snapshot.repo, len(jobs), len(out), usage.prompt_tokens, usage.completion_tokens,
-    )  # fmt: skip
-    return out
+        return list(pool.map(attempt, jobs)), model
+
+
+def _batch_results(
+    snapshot: RepoSnapshot, jobs: list[Job], options: LLMSynthOptions
+) -> list[RewriteResult]:
+    """Every job's request in one Ray Data batch inference run (vLLM in the job)."""
+    from swelego_ray._ray import init_ray
+
+    results: dict[int, RewriteResult] = {}
+    asked: list[int] = []
+    conversations: list[list[Message]] = []
+    for i, job in enumerate(jobs):
+        source = snapshot.read(job.target.file) or ""
+        try:
+            conversations.append(
+                rewrite_messages(job.variant, source, job.target.qualname, job.target.file)
+            )
+            asked.append(i)
+        except (ValueError, cst.ParserSyntaxError) as exc:
+            results[i] = RewriteResult(
+                job.target.qualname, job.variant, None, Reject.TARGET_NOT_FOUND, str(exc)
+            )
+    init_ray()
+    seeds: list[int | None] = [jobs[i].seed for i in asked]
+    answers = generate_batch(conversations, options.batch_config(), seeds=seeds)
+    for i, answer in zip(asked, answers, strict=True):
+        job = jobs[i]
+        if answer.error:
+            results[i] = RewriteResult(
+                job.target.qualname, job.variant, None, Reject.LLM_ERROR, answer.error[:2000]
+            )
+            continue
+        source = snapshot.read(job.target.file) or ""
+        results[i] = judge_rewrite(
+            source, job.target.qualname, job.variant, answer.text,
+            answer.prompt_tokens, answer.completion_tokens,
+        )  # fmt: skip
+    return [results[i] for i in range(len(jobs))]
 
 
 def _collect(

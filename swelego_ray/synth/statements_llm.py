@@ -125,9 +125,16 @@ def write_statement(
         answer = client.chat(messages, **sampling)
     except LLMError as exc:
         return StatementResult(None, StatementReject.LLM_ERROR, f"{type(exc).__name__}: {exc}")
-    statement = clean_statement(answer.text)
+    return judge_statement(answer.text, gold_patch, answer.prompt_tokens, answer.completion_tokens)
+
+
+def judge_statement(
+    answer: str, gold_patch: str, prompt_tokens: int = 0, completion_tokens: int = 0
+) -> StatementResult:
+    """The result of one answer, however it was obtained (client or batch inference)."""
+    statement = clean_statement(answer)
     reason, detail = check_statement(statement, gold_patch)
-    tokens = {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens}
+    tokens = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
     if reason is not None:
         return StatementResult(None, reason, detail, **tokens)
     return StatementResult(statement + "\n", **tokens)
@@ -161,6 +168,11 @@ class LLMStatementWriter:
 
 def _writer(cfg: SynthConfig) -> LLMStatementWriter:
     options = llm_options(cfg)
+    if options.engine != "server":
+        raise ValueError(
+            "the llm statement writer asks for one statement at a time from an endpoint "
+            "(options llm.url); batch inference (engine ray_data) serves the llm strategy"
+        )
     client = LLMClient(options.client_config())
     client.check()  # a dead endpoint fails the run before any statement is asked for
     return LLMStatementWriter(client)

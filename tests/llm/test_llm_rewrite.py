@@ -134,3 +134,19 @@ def test_prompts_render_from_files_without_the_body_for_rewrite():
     assert "for _ in self.items:" in bug and "subtle bug" in bug
     with pytest.raises(ValueError, match="no function 'nope'"):
         rewrite_messages(Variant.BUG, SOURCE, "nope", "s.py")
+
+
+def test_options_name_what_each_engine_needs():
+    from pydantic import ValidationError
+
+    from swelego_ray.synth.llm_rewrite import LLMSynthOptions
+
+    with pytest.raises(ValidationError, match="engine 'server' needs url"):
+        LLMSynthOptions()
+    with pytest.raises(ValidationError, match="engine 'ray_data' needs ray_data"):
+        LLMSynthOptions(engine="ray_data")
+    options = LLMSynthOptions(
+        engine="ray_data", max_tokens=64, ray_data={"model_source": "m", "cpu_per_engine": 1}
+    )
+    assert options.batch_config().max_tokens == 64  # the strategy's sampling settings win
+    assert LLMSynthOptions(url="http://127.0.0.1:1/v1").client_config().sampling.max_tokens == 1024
