@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import openai
@@ -330,6 +330,4 @@ def _add_extra_body(request: dict[str, Any], extra: dict[str, Any] | None) -> No
 
 
 def _replace(usage: UsageStats, **changes: int) -> UsageStats:
-    from dataclasses import replace
-
     return replace(usage, **changes)
