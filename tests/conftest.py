@@ -22,6 +22,13 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def sandbox_cache(tmp_path_factory) -> Path:
+    """One environment cache for the session: environments (the samples' too) build once
+    (tests/sandbox has its own)."""
+    return tmp_path_factory.mktemp("swelego-cache")
+
+
 @pytest.fixture(autouse=True)
 def _ray_head_stays_up():
     """Fail the test after which this process's local Ray head is dead. Ray's driver

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from repo_builders import commit_files
-
-
-@pytest.fixture(scope="session")
-def sandbox_cache(tmp_path_factory) -> Path:
-    """One environment cache for the session: environments build once."""
-    return tmp_path_factory.mktemp("swelego-cache")
 
 
 @pytest.fixture(scope="session")
