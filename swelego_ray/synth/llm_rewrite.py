@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STRATEGY = "llm"
+MAX_CONTEXT_CHARS = 12_000  # a longer module is shown as its imports and the stub
 
 
 class Variant(StrEnum):
@@ -128,6 +129,10 @@ def rewrite_messages(variant: Variant, source: str, qualname: str, path: str) ->
     else:
         stub = _stub(func)
         context = module.deep_replace(func, stub).code  # type: ignore[union-attr]
+        if len(context) > MAX_CONTEXT_CHARS:  # a big module: its imports and the stub
+            imports = [s for s in module.body if _is_import(s)]
+            context = "".join(module.code_for_node(s) for s in imports) + "\n# ...\n\n"
+            context += _code(module, stub)
         user = render_prompt(
             "rewrite_rewrite.jinja",
             path=path,
@@ -139,6 +144,12 @@ def rewrite_messages(variant: Variant, source: str, qualname: str, path: str) ->
         {"role": "system", "content": render_prompt("rewrite_system.txt")},
         {"role": "user", "content": user},
     ]
+
+
+def _is_import(stmt: cst.CSTNode) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(s, cst.Import | cst.ImportFrom) for s in stmt.body
+    )
 
 
 def _stub(func: cst.FunctionDef) -> cst.FunctionDef:

@@ -132,6 +132,9 @@ def test_prompts_render_from_files_without_the_body_for_rewrite():
     assert "math.pi * radius**2" not in user  # the body to re-implement is not shown
     bug = rewrite_messages(Variant.BUG, SOURCE, "Stack.size", "s.py")[1]["content"]
     assert "for _ in self.items:" in bug and "subtle bug" in bug
+    big = SOURCE + "\n".join(f"X{i} = {i}" for i in range(3000))
+    user = rewrite_messages(Variant.REWRITE, big, "area", "geo/area.py")[1]["content"]
+    assert "import math" in user and "X2999" not in user and "def area(" in user
     with pytest.raises(ValueError, match="no function 'nope'"):
         rewrite_messages(Variant.BUG, SOURCE, "nope", "s.py")
 
