@@ -9,6 +9,7 @@ the configured writer, and a statement quoting the fix is rejected.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -221,7 +222,10 @@ def _finish(
             continue
         written[task.repo] += 1
         funnel.reach(key, "written")
-        report.tasks.append(task.model_copy(update={"problem_statement": statement}))
+        # meta in key order: a reused result (read back from the store) and a fresh one
+        # give byte-identical files
+        meta = json.loads(json.dumps(task.meta, sort_keys=True))
+        report.tasks.append(task.model_copy(update={"problem_statement": statement, "meta": meta}))
     report.per_repo = dict(written)
     return report
 
