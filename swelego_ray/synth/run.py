@@ -38,8 +38,10 @@ from swelego_ray.validate import Dropped, ValidateConfig, ValidationReport, run_
 logger = logging.getLogger(__name__)
 
 UNSTABLE = "unstable"  # every test that told the states apart changed between runs
-BUG_TIMEOUT = "bug_timeout"  # the injected bug makes the suite hit its deadline (a loop)
-_TIMEOUTS = "timeouts.json"  # synthetic candidates that timed out: not run again
+# An injected bug that makes the suite hit a sandbox limit (a loop: the deadline; runaway
+# allocation: memory or disk) is dropped as bug_<reason>, and not run again.
+_LIMIT_REASONS = ("timeout", "oom", "disk_limit")
+_LIMIT_HITS = "bug_limit_hits.json"
 STATEMENT_LEAKS = "statement_leaks"
 OVER_BUDGET = "over_budget"
 
@@ -108,13 +110,13 @@ def run_synthesis(
     funnel = SynthFunnel()
     candidates = propose(cfg, funnel, console)
     ids = {c.instance_id for c in candidates}
-    timeouts = {} if cfg.force else _earlier_timeouts(cfg, store)
-    timeouts = {iid: t for iid, t in timeouts.items() if iid in ids}
-    to_run = [c for c in candidates if c.instance_id not in timeouts]
+    hits = {} if cfg.force else _earlier_limit_hits(cfg, store)
+    hits = {iid: reason for iid, reason in hits.items() if iid in ids}
+    to_run = [c for c in candidates if c.instance_id not in hits]
     write_tasks([c.to_task() for c in to_run], store.uri_of("candidates.jsonl"))
     validation = _validate(cfg, store) if to_run else ValidationReport()
-    validation = _bug_timeouts(cfg, store, candidates, validation, timeouts)
-    funnel.reused = int(validation.funnel.get("reused_from_earlier_run", 0)) + len(timeouts)
+    validation = _bug_limit_hits(cfg, store, candidates, validation, hits)
+    funnel.reused = int(validation.funnel.get("reused_from_earlier_run", 0)) + len(hits)
     report = _finish(cfg, store, candidates, validation, funnel, writer)
     report.full_suite_runs = _suite_runs(cfg, store)
     _write(cfg, store, report, funnel, started, len(candidates))
@@ -136,39 +138,48 @@ def _validate(cfg: SynthConfig, store: Store) -> ValidationReport:
     return run_validation(vcfg)
 
 
-def _earlier_timeouts(cfg: SynthConfig, store: Store) -> dict[str, float]:
-    """Synthetic candidates whose suite hit the same per-command deadline in an earlier
-    run (validation retries timeouts as infrastructure failures; here they are the bug's)."""
+def _earlier_limit_hits(cfg: SynthConfig, store: Store) -> dict[str, str]:
+    """Synthetic candidates that hit a sandbox limit in an earlier run with the same
+    limits -> their drop reason (validation retries such items as infrastructure
+    failures; here they are the bug's)."""
     try:
-        earlier = store.read_json(_TIMEOUTS)
+        earlier = store.read_json(_LIMIT_HITS)
     except KeyError:
         return {}
-    return {iid: t for iid, t in earlier.items() if t == cfg.limits.timeout_s}
+    limits = cfg.limits.model_dump(mode="json")
+    return {iid: hit["reason"] for iid, hit in earlier.items() if hit["limits"] == limits}
 
 
-def _bug_timeouts(
+def _bug_limit_hits(
     cfg: SynthConfig,
     store: Store,
     candidates: list[Candidate],
     validation: ValidationReport,
-    earlier: dict[str, float],
+    earlier: dict[str, str],
 ) -> ValidationReport:
-    """Synthetic candidates dropped for a test-command timeout become BUG_TIMEOUT (a
-    verdict on the bug, not an infrastructure failure), remembered for later runs."""
+    """Synthetic candidates dropped because their suite hit the deadline, the memory or
+    the disk limit become `bug_<reason>` (a verdict on the bug: the clean suite ran within
+    the same limits), remembered for later runs."""
     synthetic = {c.instance_id for c in candidates if c.origin.strategy != "history"}
-    timed_out = {**_earlier_timeouts(cfg, store), **earlier}
+    limits = cfg.limits.model_dump(mode="json")
+    try:
+        hits = store.read_json(_LIMIT_HITS)  # every earlier hit, whatever its limits
+    except KeyError:
+        hits = {}
     dropped = []
     for drop in validation.dropped:
-        if drop.reason == "timeout" and drop.instance_id in synthetic:
-            timed_out[drop.instance_id] = cfg.limits.timeout_s
-            drop = drop.model_copy(update={"reason": BUG_TIMEOUT, "infra": False})
+        own = not drop.detail.startswith("baseline:")  # not the clean suite's failure
+        if drop.reason in _LIMIT_REASONS and drop.instance_id in synthetic and own:
+            reason = f"bug_{drop.reason}"
+            hits[drop.instance_id] = {"reason": reason, "limits": limits}
+            drop = drop.model_copy(update={"reason": reason, "infra": False})
         dropped.append(drop)
-    detail = f"the suite passed its {cfg.limits.timeout_s:.0f}s deadline in an earlier run"
     dropped += [
-        Dropped(instance_id=iid, reason=BUG_TIMEOUT, infra=False, detail=detail) for iid in earlier
+        Dropped(instance_id=iid, reason=reason, infra=False, detail="in an earlier run")
+        for iid, reason in earlier.items()
     ]
-    if timed_out:
-        store.write_json(_TIMEOUTS, timed_out)
+    if hits:
+        store.write_json(_LIMIT_HITS, hits)
     return validation.model_copy(update={"dropped": dropped})
 
 

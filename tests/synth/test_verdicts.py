@@ -8,7 +8,7 @@ from pathlib import Path
 from swelego_ray.schema import Provenance, Task
 from swelego_ray.storage import Store
 from swelego_ray.synth import Candidate, Features, Origin, SynthConfig, SynthFunnel
-from swelego_ray.synth.run import _bug_timeouts, _earlier_timeouts, _finish
+from swelego_ray.synth.run import _bug_limit_hits, _earlier_limit_hits, _finish
 from swelego_ray.validate import Dropped, ValidationReport
 
 FIX = (
@@ -49,7 +49,7 @@ class QuotingWriter:
 def test_verdicts_to_funnel(tmp_path: Path):
     cfg = SynthConfig(repos=[{"path": str(tmp_path)}], out=str(tmp_path), max_per_repo=1)
     store = Store(str(tmp_path))
-    cands = [_cand(i) for i in range(6)]
+    cands = [_cand(i) for i in range(7)]
     kept = [
         cands[i].to_task().model_copy(update={"FAIL_TO_PASS": ["t::a"], "PASS_TO_PASS": ["t::b"]})
         for i in (0, 1, 2)
@@ -62,9 +62,11 @@ def test_verdicts_to_funnel(tmp_path: Path):
             Dropped(instance_id=cands[4].instance_id, reason="no_fail_to_pass", infra=False,
                     detail="flaky: []"),
             Dropped(instance_id=cands[5].instance_id, reason="timeout", infra=True),
+            Dropped(instance_id=cands[6].instance_id, reason="timeout", infra=True,
+                    detail="baseline: deadline hit"),
         ],
     )  # fmt: skip
-    validation = _bug_timeouts(cfg, store, cands, validation, {})
+    validation = _bug_limit_hits(cfg, store, cands, validation, {})
     funnel = SynthFunnel()
     report = _finish(cfg, store, cands, validation, funnel, QuotingWriter())
     assert [t.instance_id for t in report.tasks] == [cands[0].instance_id]
@@ -78,9 +80,10 @@ def test_verdicts_to_funnel(tmp_path: Path):
         "bug_timeout": 1,
         "statement_leaks": 1,
         "over_budget": 1,
+        "timeout": 1,  # the clean suite's timeout: infrastructure, retried by a rerun
     }
-    assert not any(d.infra for d in report.dropped)
+    assert [d.instance_id for d in report.dropped if d.infra] == [cands[6].instance_id]
     # a later run with the same deadline does not run the timed-out bug again
-    assert _earlier_timeouts(cfg, store) == {cands[5].instance_id: cfg.limits.timeout_s}
+    assert _earlier_limit_hits(cfg, store) == {cands[5].instance_id: "bug_timeout"}
     slower = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"timeout_s": 999})})
-    assert _earlier_timeouts(slower, store) == {}
+    assert _earlier_limit_hits(slower, store) == {}
