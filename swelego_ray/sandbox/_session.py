@@ -309,6 +309,10 @@ class ShellSession:
 
     # -- public -----------------------------------------------------------------------
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def running(self) -> bool:
         """Whether a command is still running (past its soft timeout)."""
         return self._marker is not None

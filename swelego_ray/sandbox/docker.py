@@ -509,7 +509,7 @@ class DockerSandbox:
         """SandboxError when closed, or while a shell session runs in the container."""
         if self._closed:
             raise SandboxError(f"sandbox {self.container.short_id} is closed")
-        if self._session is not None:
+        if self._session is not None and not self._session.closed:
             raise SandboxError(
                 f"sandbox {self.container.short_id} has an open shell session: run commands "
                 "in it, or close it first"

@@ -453,7 +453,7 @@ class LocalSandbox:
         """SandboxError when closed, or while a shell session holds the workspace."""
         if self._closed:
             raise SandboxError(f"sandbox {self.root.name} is closed")
-        if self._session is not None:
+        if self._session is not None and not self._session.closed:
             raise SandboxError(
                 f"sandbox {self.root.name} has an open shell session: run commands in it, "
                 "or close it first"
