@@ -75,6 +75,8 @@ def build_batch_processor(config: RayDataLLMConfig, seeds: bool = True) -> Any:
     engine = {"enforce_eager": True, **config.engine_kwargs}
     if config.cpu_per_engine is not None:
         engine.setdefault("dtype", "float32")
+        # vLLM 0.32's CPU engine dies when a seeded request is prefilled in chunks
+        engine.setdefault("enable_chunked_prefill", False)
     extra: dict[str, Any] = {}
     if config.cpu_per_engine is not None:
         extra["placement_group_config"] = {"bundles": [{"CPU": config.cpu_per_engine}]}

@@ -50,6 +50,10 @@ class LocalServer:
     third process (vLLM's CPU platform otherwise forces its multiprocess executor for
     OpenMP thread binding): one import of vLLM fewer, ~10-25 s faster to start here, the
     same answers for small models. Set it False for large models on many cores.
+
+    `chunked_prefill` stays off by default: vLLM 0.32's CPU engine dies ("CPU Generator
+    does not use offset") when a request with a `seed` has its prompt prefilled in chunks,
+    which happens as soon as concurrent prompts exceed the step's token budget.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class LocalServer:
         tool_call_parser: str | None = "hermes",
         kv_cache_gib: int = 1,
         in_process_worker: bool = True,
+        chunked_prefill: bool = False,
         startup_timeout_s: float = 300.0,
         log_path: str | Path | None = None,
         extra_args: tuple[str, ...] = (),
@@ -82,6 +87,7 @@ class LocalServer:
         self.max_model_len, self.dtype = max_model_len, dtype
         self.tool_call_parser, self.kv_cache_gib = tool_call_parser, kv_cache_gib
         self.in_process_worker, self.startup_timeout_s = in_process_worker, startup_timeout_s
+        self.chunked_prefill = chunked_prefill
         self.log_path = Path(log_path) if log_path else _temp_log()
         self.extra_args = extra_args
         self.startup_s: float | None = None
@@ -114,6 +120,8 @@ class LocalServer:
             cmd += ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser]
         if self.in_process_worker:
             cmd += ["--distributed-executor-backend", "uni"]
+        if not self.chunked_prefill:
+            cmd += ["--no-enable-chunked-prefill"]
         return cmd + list(self.extra_args)
 
     def environment(self) -> dict[str, str]:

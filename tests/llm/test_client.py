@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
+import random
 import subprocess
 import sys
 import threading
@@ -96,6 +97,20 @@ def test_concurrency_is_bounded_sync_and_async(tiny_llm_server):
 
     assert len(asyncio.run(many())) == 5
     assert async_client.usage.peak_in_flight == 3 and async_client.usage.requests == 5
+
+
+def test_concurrent_seeded_long_prompts_keep_the_engine_alive(tiny_llm_server):
+    """vLLM's CPU engine died on seeded requests prefilled in chunks (LocalServer turns
+    chunked prefill off): 12 distinct ~400-word prompts at once exceed one step's budget."""
+    client = LLMClient(tiny_llm_server.config(max_concurrency=12, max_retries=0))
+    words = ("alpha beta gamma delta parse token module return value error " * 40).split()
+
+    def one(i: int) -> int:
+        prompt = " ".join(random.Random(i).choices(words, k=400))
+        return client.complete(prompt, max_tokens=4, seed=i).completion_tokens
+
+    with ThreadPoolExecutor(12) as pool:
+        assert all(n > 0 for n in pool.map(one, range(12)))
 
 
 def test_wrong_model_and_too_long_prompt_are_named(tiny_llm_server):
