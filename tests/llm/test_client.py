@@ -213,3 +213,13 @@ def test_local_server_refuses_bad_settings(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="beyond loopback needs an api_key"):
         LocalServer(tmp_path, host="0.0.0.0")
+
+
+def test_models_serve_cli_names_a_bad_model_directory(tmp_path):
+    from typer.testing import CliRunner
+
+    from swelego_ray.cli.main import app
+
+    result = CliRunner().invoke(app, ["models", "serve", "--model", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert "not a Hugging Face model directory" in result.output
