@@ -25,7 +25,7 @@ PACKAGE = ROOT / "swelego_ray"
 # Highest first: a package may import its own layer and the layers after it.
 LAYERS: list[tuple[str, frozenset[str]]] = [
     ("entry points", frozenset({"cli", "demo"})),
-    ("stages", frozenset({"validate", "evaluate", "sft", "cache", "cluster", "synth"})),
+    ("stages", frozenset({"validate", "evaluate", "sft", "cache", "cluster", "synth", "rollout"})),
     ("stage plumbing", frozenset({"engine", "runconfig", "jobs", "_ray", "samples", "models"})),
     (
         "one task in one sandbox",

@@ -5,7 +5,8 @@
 
 `run` repeats `step`: ask the teacher, parse its calls (native tool calls or the text form
 `<function=...>`), run each with the toolbox, append the observations. Every way out is an
-`EpisodeEnd` (finish, the turn limit, the episode deadline, a teacher that failed); the
+`EpisodeEnd` (finish, the turn limit, the episode deadline, a full context window, a
+teacher that failed); the
 trajectory is handed to `on_step` after every step and once more at the end, also when
 the sandbox itself fails (that exception propagates after the last save).
 """
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from swelego_ray.agent.calls import Call, MalformedCall, ToolCall, parse_turn
 from swelego_ray.agent.prompts import render_instance, render_system
 from swelego_ray.agent.tools import Toolbox, is_finish
-from swelego_ray.llm import ChatResult, LLMError
+from swelego_ray.llm import ChatResult, ContextTooLong, LLMError
 from swelego_ray.schema import Message, Trajectory
 from swelego_ray.schema.tools_schema import TOOLS
 
@@ -47,6 +48,7 @@ class EndReason(StrEnum):
     FINISHED = "finished"
     MAX_TURNS = "max_turns"
     TIMEOUT = "episode_timeout"
+    CONTEXT_EXHAUSTED = "context_exhausted"
     TEACHER_ERROR = "teacher_error"
 
 
@@ -70,6 +72,12 @@ class TurnLimit(EpisodeEnd):
 
 class TimeLimit(EpisodeEnd):
     reason = EndReason.TIMEOUT
+
+
+class ContextExhausted(EpisodeEnd):
+    """The conversation no longer fits the teacher's context window."""
+
+    reason = EndReason.CONTEXT_EXHAUSTED
 
 
 class TeacherFailed(EpisodeEnd):
@@ -130,6 +138,8 @@ class Episode:
             raise TimeLimit(f"{self.config.episode_timeout_s:g} s")
         try:
             answer = self.teacher.reply(self.messages, self.tools)
+        except ContextTooLong as exc:
+            raise ContextExhausted(str(exc)[:2000]) from exc
         except LLMError as exc:
             raise TeacherFailed(str(exc)[:2000]) from exc
         message = answer.message()

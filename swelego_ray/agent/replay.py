@@ -20,7 +20,7 @@ import json
 import random
 import shlex
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import unidiff
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,7 +42,7 @@ class ReplayConfig(BaseModel):
     mistake_rate: float = Field(0.0, ge=0.0, le=1.0)
     """Chance of a mistake before each edit and each command."""
     seed: int = 0
-    call_form: str = "native"
+    call_form: Literal["native", "text"] = "native"
     """`native` (OpenAI tool_calls) or `text` (`<function=...>` in the content)."""
 
 

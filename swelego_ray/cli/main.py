@@ -26,6 +26,7 @@ _COMMAND_MODULES: list[str] = [
     "swelego_ray.cli.demo_cmd",
     "swelego_ray.cli.evaluate_cmd",
     "swelego_ray.cli.models_cmd",
+    "swelego_ray.cli.rollout_cmd",
     "swelego_ray.cli.sft_cmd",
     "swelego_ray.cli.synth_cmd",
 ]

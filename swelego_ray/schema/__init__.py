@@ -30,6 +30,7 @@ from swelego_ray.schema._trajectory_io import (
     read_trajectories,
     read_trajectory_bytes,
     row_instance_id,
+    to_sharegpt,
     write_trajectories,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "read_trajectory_bytes",
     "row_instance_id",
     "text_problem",
+    "to_sharegpt",
     "write_tasks",
     "write_trajectories",
 ]

@@ -517,6 +517,51 @@ def _rows(raw: bytes, name: str, result: ReadResult) -> Iterable[tuple[str, Any]
                 )
 
 
+def to_sharegpt(trajectory: Trajectory) -> dict[str, Any]:
+    """The record as a LLaMA-Factory ShareGPT row (`conversations: [{from, value}]`, the
+    system prompt and tools apart; native calls as `function_call` turns). Each assistant
+    turn keeps its `turn_mask` slot; the `sharegpt` reader reads the row back."""
+    system = ""
+    conversations: list[dict[str, Any]] = []
+    for m in trajectory.messages:
+        if m.role == "system" and not conversations:
+            system = m.content
+            continue
+        if m.role == "assistant":
+            mask = {"turn_mask": m.turn_mask} if m.turn_mask is not None else {}
+            native = trajectory.tool_call_format == "native" and m.tool_calls
+            if m.content or not native:
+                conversations.append({"from": "gpt", "value": m.content, **mask})
+            if native:
+                calls = [
+                    {"name": c.function.name, "arguments": json.loads(c.function.arguments)}
+                    if _is_json_object(c.function.arguments)
+                    else {"name": c.function.name, "arguments": c.function.arguments}
+                    for c in m.tool_calls
+                ]
+                value = json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
+                conversations.append({"from": "function_call", "value": value, **mask})
+            continue
+        role = {"user": "human", "tool": "observation", "system": "system"}[m.role]
+        conversations.append({"from": role, "value": m.content})
+    row: dict[str, Any] = {
+        "instance_id": trajectory.instance_id,
+        "conversations": conversations,
+        "system": system,
+        "tools": json.dumps(trajectory.tools, ensure_ascii=False),
+    }
+    if trajectory.label is not None:
+        row["label"] = trajectory.label.value
+    return row
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def write_trajectories(trajectories: Iterable[Trajectory], path: str | Path) -> Path:
     """Write records (JSONL, or Parquet with nested fields as JSON text); atomic."""
     path = Path(path)

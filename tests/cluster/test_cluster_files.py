@@ -126,6 +126,7 @@ def test_bad_definitions_are_rejected_with_the_field(tmp_path):
 def test_stage_configs_load_into_their_config_classes():
     from swelego_ray.evaluate import EvaluateConfig
     from swelego_ray.jobs import load_config
+    from swelego_ray.rollout import RolloutConfig
     from swelego_ray.synth import SynthConfig
     from swelego_ray.validate import ValidateConfig
 
@@ -133,6 +134,7 @@ def test_stage_configs_load_into_their_config_classes():
         "evaluate.yaml": EvaluateConfig,
         "validate.yaml": ValidateConfig,
         "synth.yaml": SynthConfig,
+        "rollout.yaml": RolloutConfig,
     }
     files = sorted((REPO / "jobs" / "configs").glob("*.yaml"))
     assert {f.name for f in files} == set(classes)
