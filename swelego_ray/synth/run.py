@@ -29,6 +29,7 @@ from swelego_ray.synth.statements import (
     Evidence,
     StatementWriter,
     failure_lines,
+    failure_messages,
     leaked_lines,
     statement_writer,
 )
@@ -270,6 +271,7 @@ def _evidence(store: Store, task: Task, cand: Candidate) -> Evidence:
     return Evidence(
         failing_tests=list(task.FAIL_TO_PASS),
         failure_lines=failure_lines(output),
+        messages=failure_messages(output, list(task.FAIL_TO_PASS)),
         output_tail=output[-4000:],
         hint=cand.hint,
     )

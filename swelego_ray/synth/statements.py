@@ -31,6 +31,7 @@ class Evidence:
 
     failing_tests: list[str]
     failure_lines: list[str] = field(default_factory=list)  # `FAILED id - message` lines
+    messages: dict[str, str] = field(default_factory=dict)  # test id -> its error line
     output_tail: str = ""  # the end of one broken run's output
     hint: str = ""  # real tasks: the commit message
 
@@ -66,7 +67,7 @@ class TemplateWriter:
         ]
         if more:
             lines.append(f"- ... and {more} more")
-        messages = _messages(evidence.failure_lines, shown)
+        messages = [f"{t}: {evidence.messages[t]}" for t in shown if t in evidence.messages]
         if messages:
             lines += ["", "What they report:", "", "```", *messages, "```"]
         lines += [
@@ -76,23 +77,34 @@ class TemplateWriter:
         return "\n".join(lines) + "\n"
 
 
-def _messages(failure_lines: list[str], tests: list[str], limit: int = 8) -> list[str]:
-    """The short-summary messages of `tests` (`FAILED id - message`), at most `limit`,
-    each cut at 300 characters."""
-    wanted = set(tests)
-    out = []
-    for line in failure_lines:
-        match = re.match(r"^(?:FAILED|ERROR) (\S+)(?: - (.*))?$", line.strip())
-        if match and match.group(1) in wanted and match.group(2):
-            out.append(f"{match.group(1)}: {match.group(2)[:300]}")
-        if len(out) >= limit:
-            break
-    return out
-
-
 def failure_lines(output: str) -> list[str]:
     """pytest's short-summary lines for failures and errors."""
     return [line.strip() for line in output.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+
+
+_SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")
+_SUMMARY = re.compile(r"^(?:FAILED|ERROR) (\S+) - (.+)$")
+
+
+def failure_messages(output: str, tests: list[str], limit: int = 300) -> dict[str, str]:
+    """Each of `tests` -> the first error line pytest printed for it: the `E   ...` line
+    of its failure section (headed `Class.test[param]`), else its short-summary message;
+    cut at `limit` characters. Tests without one are left out."""
+    sections: dict[str, str] = {}
+    current = None
+    for line in output.splitlines():
+        if match := _SECTION.match(line):
+            current = match.group(1)
+        elif current and line.startswith("E ") and current not in sections:
+            sections[current] = line[1:].strip()
+    summary = {m.group(1): m.group(2) for m in map(_SUMMARY.match, output.splitlines()) if m}
+    found = {}
+    for test in tests:
+        short = test.split("::", 1)[-1].replace("::", ".")
+        message = sections.get(short) or summary.get(test)
+        if message:
+            found[test] = message[:limit]
+    return found
 
 
 def leaked_lines(statement: str, gold_patch: str) -> list[str]:

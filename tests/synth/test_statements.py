@@ -7,7 +7,7 @@ import pytest
 
 from swelego_ray.schema import Task
 from swelego_ray.synth import Evidence, SynthConfig, TemplateWriter, leaked_lines
-from swelego_ray.synth.statements import failure_lines, statement_writer
+from swelego_ray.synth.statements import failure_lines, failure_messages, statement_writer
 
 FIX = """diff --git a/m.py b/m.py
 --- a/m.py
@@ -21,16 +21,24 @@ FIX = """diff --git a/m.py b/m.py
 
 def test_template_statement_and_leakage():
     output = (
+        "____ TestM.test_h[x] ____\n"
+        "    def test_h():\n"
+        ">       h()\n"
+        "E       KeyError: 'x'\n"
+        "E       more\n"
         "FAILED tests/test_m.py::test_f - assert 2.0 == 3\n"
         "FAILED tests/test_m.py::test_other - ValueError: no\n"
+        "FAILED tests/test_m.py::TestM::test_h[x]\n"
         "PASSED tests/test_m.py::test_g\n"
     )
     task = Task(instance_id="a__m.1", repo="a/m", base_commit="0" * 40, patch=FIX)
-    evidence = Evidence(
-        failing_tests=["tests/test_m.py::test_f"], failure_lines=failure_lines(output)
-    )
-    text = TemplateWriter().write(task, evidence)
+    failing = ["tests/test_m.py::test_f", "tests/test_m.py::TestM::test_h[x]"]
+    messages = failure_messages(output, failing)
+    assert messages == {failing[0]: "assert 2.0 == 3", failing[1]: "KeyError: 'x'"}
+    assert len(failure_lines(output)) == 3
+    text = TemplateWriter().write(task, Evidence(failing_tests=failing, messages=messages))
     assert "`tests/test_m.py::test_f`" in text and "assert 2.0 == 3" in text
+    assert "KeyError: 'x'" in text
     assert "test_other" not in text  # only the task's failing tests
     assert leaked_lines(text, FIX) == []
     quoting = text + "\nHint: use `return  total / len(values)`\n"
