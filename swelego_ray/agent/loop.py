@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray.agent.calls import Call, MalformedCall, ToolCall, parse_turn
 from swelego_ray.agent.prompts import render_instance, render_system
-from swelego_ray.agent.tools import Toolbox, is_finish
+from swelego_ray.agent.tools import is_finish
 from swelego_ray.llm import ChatResult, ContextTooLong, LLMError
 from swelego_ray.schema import Message, Trajectory
 from swelego_ray.schema.tools_schema import TOOLS
@@ -84,6 +84,12 @@ class TeacherFailed(EpisodeEnd):
     reason = EndReason.TEACHER_ERROR
 
 
+class ToolRunner(Protocol):
+    """What runs the calls (agent.tools.Toolbox)."""
+
+    def run(self, call: Call) -> str: ...
+
+
 class Teacher(Protocol):
     """What drives the agent: the next assistant turn for a conversation."""
 
@@ -102,7 +108,7 @@ class Episode:
         self,
         instance_id: str,
         problem_statement: str,
-        toolbox: Toolbox,
+        toolbox: ToolRunner,
         teacher: Teacher,
         config: AgentConfig | None = None,
         *,
@@ -213,5 +219,6 @@ __all__ = [
     "Episode",
     "EpisodeEnd",
     "Teacher",
+    "ToolRunner",
     "commands_of",
 ]

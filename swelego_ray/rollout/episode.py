@@ -12,10 +12,12 @@ patch's files), unresolved, or error (infrastructure, no verdict on the agent).
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swelego_ray.agent.calls import Call
 from swelego_ray.agent.hacking import HackingFinding, find_git_hacking
 from swelego_ray.agent.loop import AgentConfig, Episode, Teacher, commands_of
 from swelego_ray.agent.replay import ReplayTeacher
@@ -29,7 +31,7 @@ from swelego_ray.harness import backend_for, start_task_sandbox
 from swelego_ray.llm import LLMClient
 from swelego_ray.patching import build_test_command, files_in_patch, files_of_test_ids
 from swelego_ray.rollout.config import EndpointTeacherSpec, TeacherSpec
-from swelego_ray.sandbox import Limits
+from swelego_ray.sandbox import Limits, Sandbox, ShellSession
 from swelego_ray.schema import Label, Task, Trajectory
 from swelego_ray.storage import result_key
 
@@ -70,6 +72,9 @@ class RolloutRecord(BaseModel):
     """Why the patch did not resolve (an UnresolvedReason or InfraFailure value)."""
     judge_detail: str = ""
     start_s: float = 0.0
+    """Sandbox start (environment ready, start state, session)."""
+    start_wait_s: float = 0.0
+    """The part of `start_s` the episode waited for (the rest overlapped model calls)."""
     episode_s: float = 0.0
     judge_s: float = 0.0
 
@@ -100,29 +105,24 @@ class RolloutWorker:
 
     def __call__(self, item: RolloutItem, ctx: ItemContext | None = None) -> ItemOutput:
         task = item.task
-        backend = backend_for(item.backend, item.backend_options)
-        started = time.monotonic()
-        backend.prepare(item.env)
-        sandbox, head = start_task_sandbox(backend, item.env, task, item.limits, [])
-        start_s = time.monotonic() - started
 
         def publish(trajectory: Trajectory) -> None:
             if ctx is not None:
                 ctx.publish(ItemOutput(record=trajectory.model_dump(mode="json")))
 
-        with sandbox:
-            with sandbox.session() as shell:
-                toolbox = Toolbox(shell, hard_timeout_s=item.limits.timeout_s)
+        started = time.monotonic()
+        with ThreadPoolExecutor(1, thread_name_prefix="sandbox-start") as pool:
+            opening = pool.submit(_Workspace.open, item)  # overlaps the first model call
+            tools = _PendingToolbox(opening)
+            try:
                 episode = Episode(
-                    task.instance_id,
-                    task.problem_statement,
-                    toolbox,
-                    self._teacher(item),
-                    item.agent,
+                    task.instance_id, task.problem_statement, tools, self._teacher(item), item.agent
                 )
                 trajectory = episode.run(on_step=publish)
-            patch = sandbox.diff(head)
-        episode_s = time.monotonic() - started - start_s
+            finally:
+                workspace = opening.result()  # a failed start raises here: no verdict
+                patch = workspace.close()
+        episode_s = time.monotonic() - started
         judged = time.monotonic()
         verdict = _judge(item, patch)
         label = label_of(verdict, patch, task.patch)
@@ -136,7 +136,8 @@ class RolloutWorker:
             hacking=find_git_hacking(commands_of(trajectory)),
             judge_reason=verdict.report.reason,
             judge_detail=verdict.report.detail[-2000:],
-            start_s=round(start_s, 3),
+            start_s=round(workspace.start_s, 3),
+            start_wait_s=round(tools.waited_s, 3),
             episode_s=round(episode_s, 3),
             judge_s=round(time.monotonic() - judged, 3),
         )
@@ -156,6 +157,53 @@ class RolloutWorker:
             config=spec.replay,
             key=item.episode_id,
         )
+
+
+class _Workspace:
+    """The episode's sandbox in the task's start state, with its shell session."""
+
+    def __init__(self, sandbox: Sandbox, head: str, session: ShellSession, item: RolloutItem):
+        self.sandbox, self.head, self.session = sandbox, head, session
+        self.toolbox = Toolbox(session, hard_timeout_s=item.limits.timeout_s)
+        self.start_s = 0.0
+
+    @classmethod
+    def open(cls, item: RolloutItem) -> _Workspace:
+        started = time.monotonic()
+        backend = backend_for(item.backend, item.backend_options)
+        backend.prepare(item.env)
+        sandbox, head = start_task_sandbox(backend, item.env, item.task, item.limits, [])
+        try:
+            workspace = cls(sandbox, head, sandbox.session(), item)
+        except BaseException:
+            sandbox.close()
+            raise
+        workspace.start_s = time.monotonic() - started
+        return workspace
+
+    def close(self) -> str:
+        """End the session, take the final patch, remove the sandbox."""
+        try:
+            self.session.close()
+            return self.sandbox.diff(self.head)
+        finally:
+            self.sandbox.close()
+
+
+class _PendingToolbox:
+    """The toolbox of a sandbox that may still be starting: the first call waits for it
+    (`waited_s`), so the sandbox starts while the teacher writes its first answer."""
+
+    def __init__(self, opening: Future[_Workspace]) -> None:
+        self._opening = opening
+        self.waited_s = 0.0
+
+    def run(self, call: Call) -> str:
+        if not self._opening.done():
+            before = time.monotonic()
+            self._opening.result()
+            self.waited_s += time.monotonic() - before
+        return self._opening.result().toolbox.run(call)
 
 
 def _judge(item: RolloutItem, patch: str) -> InstanceResult:

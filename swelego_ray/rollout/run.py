@@ -55,6 +55,8 @@ class RolloutReport(BaseModel):
     mean_episode_s: float = 0.0
     mean_start_s: float = 0.0
     mean_judge_s: float = 0.0
+    start_hidden: float = 0.0
+    """Share of sandbox start time spent while the teacher wrote its first answer."""
 
 
 def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
@@ -70,7 +72,7 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
     report = RolloutReport(episodes=len(failed), failed=dict(failed))
     labels: Counter[str] = Counter()
     ends: Counter[str] = Counter()
-    times: dict[str, list[float]] = {"start": [], "episode": [], "judge": []}
+    times: dict[str, list[float]] = {"start": [], "wait": [], "episode": [], "judge": []}
     out = Path(cfg.out)
     started = time.time()
     pipeline = Pipeline(
@@ -96,6 +98,7 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
             ends[record.end_reason or "none"] += 1
             for name, value in (
                 ("start", record.start_s),
+                ("wait", record.start_wait_s),
                 ("episode", record.episode_s),
                 ("judge", record.judge_s),
             ):
@@ -116,6 +119,8 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
         round(sum(v) / len(v), 3) if v else 0.0
         for v in (times["start"], times["episode"], times["judge"])
     )
+    if sum(times["start"]) > 0:
+        report.start_hidden = round(1 - sum(times["wait"]) / sum(times["start"]), 3)
     store.write_json("rollout.json", report.model_dump(mode="json"))
     store.write_json(
         "run.json",
