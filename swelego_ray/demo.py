@@ -16,6 +16,8 @@ Every stage is resumable: a second run reuses finished results.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -199,15 +201,19 @@ def _fine_tune(cfg: DemoConfig, work: Path, say: Any) -> dict[str, Any]:
     from swelego_ray.sft.config import load_config
     from swelego_ray.sft.train import run_sft
 
+    data = work / "rollout" / "sft.jsonl"
+    done = work / "sft" / "demo-summary.json"
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    if done.is_file() and json.loads(done.read_text()).get("data_sha256") == digest:
+        say("  (reused: the same trajectories were trained on by an earlier run)")
+        return json.loads(done.read_text())
     model = work / "models" / "tiny"
     if not (model / "config.json").is_file():
         build_tiny_model(model, seed=0)
     config = load_config(
-        "tiny_cpu",
-        model=str(model),
-        data=str(work / "rollout" / "sft.jsonl"),
-        out=str(work / "sft"),
-        workers=cfg.sft_workers,
+        "tiny_cpu", model=str(model), data=str(data), out=str(work / "sft"), workers=cfg.sft_workers
     )
     summary = run_sft(config, echo=say)
-    return {k: summary[k] for k in ("final_loss", "stages", "model", "steps") if k in summary}
+    kept = {k: summary[k] for k in ("final_loss", "stages", "model", "steps") if k in summary}
+    done.write_text(json.dumps({**kept, "data_sha256": digest}, indent=1))
+    return {**kept, "data_sha256": digest}

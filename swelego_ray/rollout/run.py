@@ -2,10 +2,12 @@
 
 Episodes run on the stage engine (one actor keeps the backend and the teacher's client);
 each is stored under its content key as it finishes, so a rerun reuses finished episodes.
-The driver streams results into the exports and keeps only counts:
+The driver keeps counts and the stored keys, not the trajectories:
 
 - `trajectories.jsonl`: every episode (the project's trajectory records: OpenAI messages
-  with tool calls, tools, label, final patch, per-turn tokens and timings in `meta`);
+  with tool calls, tools, label, final patch, per-turn tokens and timings in `meta`), in
+  input order: written from the stored records once the episodes ran, so a rerun that
+  reuses them writes identical files;
 - `sft.jsonl` and `sharegpt.jsonl` (LLaMA-Factory): the episodes kept for training:
   resolved or semi-resolved, no git hacking (each assistant turn has a `turn_mask` slot
   for the SFT stage's error-masking rules);
@@ -85,33 +87,40 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
         config=cfg.engine(),
         reuse=lambda _record: not cfg.force,
     )
-    with _Exports(out) as exports:
-        for result in pipeline:
-            report.episodes += 1
-            if not result.ok or result.record is None:
-                reason = result.reason.value if result.reason else "item_error"
-                report.failed[result.item_id] = f"{reason}: {result.error[:300]}"
-                funnel.drop(reason)
-                continue
-            record = result.value(RolloutRecord)
-            labels[record.label.value] += 1
-            ends[record.end_reason or "none"] += 1
-            for name, value in (
-                ("start", record.start_s),
-                ("wait", record.start_wait_s),
-                ("episode", record.episode_s),
-                ("judge", record.judge_s),
-            ):
-                times[name].append(value)
+    finished: dict[int, tuple[str, bool]] = {}  # index -> (stored key, kept)
+    for result in pipeline:
+        report.episodes += 1
+        if not result.ok or result.record is None or result.key is None:
+            reason = result.reason.value if result.reason else "item_error"
+            report.failed[result.item_id] = f"{reason}: {result.error[:300]}"
+            funnel.drop(reason)
+            continue
+        record = result.value(RolloutRecord)
+        labels[record.label.value] += 1
+        ends[record.end_reason or "none"] += 1
+        for name, value in (
+            ("start", record.start_s),
+            ("wait", record.start_wait_s),
+            ("episode", record.episode_s),
+            ("judge", record.judge_s),
+        ):
+            times[name].append(value)
+        kept = not record.hacking and record.label in KEPT_LABELS
+        finished[result.index] = (result.key, kept)
+        if record.hacking:
+            report.hacking += 1
+            funnel.drop("git_hacking")
+        elif not kept:
+            funnel.drop(f"label_{record.label.value}")
+        else:
+            funnel.keep(cached=result.cached)
+    with _Exports(out) as exports:  # in input order: a rerun writes the same files
+        for index in sorted(finished):
+            key, kept = finished[index]
+            record = RolloutRecord.model_validate(store.read_json(key))
             exports.all(record)
-            if record.hacking:
-                report.hacking += 1
-                funnel.drop("git_hacking")
-            elif record.label not in KEPT_LABELS:
-                funnel.drop(f"label_{record.label.value}")
-            else:
+            if kept:
                 exports.kept(record)
-                funnel.keep(cached=result.cached)
     report.kept = funnel.kept
     report.labels, report.end_reasons = dict(labels), dict(ends)
     report.funnel = funnel.as_dict()

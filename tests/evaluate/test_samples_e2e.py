@@ -1,7 +1,9 @@
 """The main job (`swelego demo`) end to end on the sample repositories from examples/:
 validation recomputes every recorded FAIL_TO_PASS / PASS_TO_PASS list, gold resolves
-every task, empty none, the sample model exactly its gold-copied predictions; a second
-run reuses every finished result."""
+every task, empty none, the sample model exactly its gold-copied predictions; AST tasks
+are synthesized from the sample packages; the replay teacher's episodes on every task
+are judged resolved and exported; the tiny model trains on them; a second run reuses
+every finished result."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import pytest
 
 from swelego_ray.demo import DemoConfig, run_demo
 from swelego_ray.samples import sample_predictions_path, sample_tasks_path
-from swelego_ray.schema import read_tasks
+from swelego_ray.schema import read_tasks, read_trajectories
 
 
 @pytest.mark.slow
 def test_demo_on_the_samples(ray_local, sandbox_cache, tmp_path: Path):
-    cfg = DemoConfig(workdir=str(tmp_path), cache_root=str(sandbox_cache), progress=False)
+    cfg = DemoConfig(
+        workdir=str(tmp_path), cache_root=str(sandbox_cache), progress=False, synth_per_repo=1
+    )
     result = run_demo(cfg)
     n_tasks = len(read_tasks(sample_tasks_path()))
     assert n_tasks == 12
@@ -34,8 +38,18 @@ def test_demo_on_the_samples(ray_local, sandbox_cache, tmp_path: Path):
     )
     assert model["resolved_instances"] == copies
     assert model["empty_patch_instances"] == sum(not r["model_patch"] for r in rows)
+    assert result.synthesized >= 1 and result.synthesis["out"] == result.synthesized
+    episodes = n_tasks + result.synthesized
+    rollouts = result.rollouts
+    assert rollouts["episodes"] == rollouts["kept"] == episodes, rollouts
+    assert rollouts["labels"] == {"resolved": episodes} and not rollouts["failed"]
+    sft_data = read_trajectories(tmp_path / "rollout" / "sft.jsonl")
+    assert len(sft_data.trajectories) == episodes and not sft_data.errors
+    assert result.sft["final_loss"] < 20 and Path(result.sft["model"]).is_dir()
     assert result.ok
 
     again = run_demo(cfg)
     assert again.evaluations["gold"]["funnel"]["reused_from_earlier_run"] == n_tasks
     assert again.evaluations["gold"]["resolved_instances"] == n_tasks
+    assert again.rollouts["funnel"]["reused_from_earlier_run"] == episodes
+    assert again.sft == result.sft  # the same trajectories: training is not redone
