@@ -14,10 +14,11 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def cluster_run(tmp_path_factory):
+def cluster_run(tmp_path_factory, sandbox_cache):
     """Build the sample repositories and their environments here (PyPI is reachable
     here, not in the namespace), then run the whole scenario once in the namespace.
-    (Environments build once per cache; the sample tasks share three.)"""
+    (Environments build once per cache; the sample tasks share three, and the session's
+    cache already holds them when another test built them first.)"""
     from swelego_ray.envs.builder import EnvBuilder
     from swelego_ray.harness import task_environment
     from swelego_ray.samples import materialize_sample_repos, sample_tasks_path
@@ -25,7 +26,7 @@ def cluster_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("jobcluster")
     repos = materialize_sample_repos(root / "repos")
-    cache = root / "cache"
+    cache = sandbox_cache
     builder = EnvBuilder(cache)
     for task in read_tasks(sample_tasks_path()):
         builder.ensure(task_environment(task, repos, cache))
