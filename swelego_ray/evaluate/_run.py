@@ -22,7 +22,7 @@ from swelego_ray.evaluate._swebench_logs import run_report_name, write_instance_
 from swelego_ray.funnel import Funnel
 from swelego_ray.grading import InfraFailure, Outcome, infra_error, infra_failure_of
 from swelego_ray.harness import SOURCE_KEY, task_environment
-from swelego_ray.schema import Task, read_tasks
+from swelego_ray.schema import Task, read_tasks, select_tasks
 from swelego_ray.storage import Store, writable_store
 from swelego_ray.testlogs import LogParserError, get_parser
 
@@ -40,7 +40,7 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
     A prediction whose text is not valid Unicode is that instance's error."""
     tasks = read_tasks(cfg.tasks)  # refuses duplicate instance ids
     predictions = load_predictions(cfg.predictions, tasks)  # checked against every task
-    tasks = _in_scope(cfg, tasks)
+    tasks = select_tasks(tasks, cfg.instance_ids, cfg.exclude_ids, source=cfg.tasks)
     store = writable_store(cfg.out)
     sources = _clone_missing(cfg, tasks)
     items, early = _plan(cfg, tasks, predictions, sources)
@@ -108,19 +108,6 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
         console.print(funnel.render())
     logger.info("%s", funnel.render())
     return report
-
-
-def _in_scope(cfg: EvaluateConfig, tasks: list[Task]) -> list[Task]:
-    """The tasks `instance_ids` keeps and `exclude_ids` does not drop; an id in either
-    that names no task is refused."""
-    known = {t.instance_id for t in tasks}
-    for flag, ids in (("instance ids", cfg.instance_ids), ("excluded ids", cfg.exclude_ids)):
-        unknown = [i for i in ids or [] if i not in known]
-        if unknown:
-            raise ValueError(f"{flag} not in {cfg.tasks}: {', '.join(unknown)}")
-    keep = set(cfg.instance_ids) if cfg.instance_ids is not None else known
-    keep -= set(cfg.exclude_ids or [])
-    return [t for t in tasks if t.instance_id in keep]
 
 
 def _clone_missing(cfg: EvaluateConfig, tasks: list[Task]) -> dict[str, str | Exception]:

@@ -33,7 +33,7 @@ from swelego_ray.funnel import Funnel
 from swelego_ray.harness import task_environment
 from swelego_ray.rollout.config import RolloutConfig
 from swelego_ray.rollout.episode import RolloutItem, RolloutRecord, RolloutWorker, rollout_key
-from swelego_ray.schema import Label, Task, read_tasks, to_sharegpt
+from swelego_ray.schema import Label, Task, read_tasks, select_tasks, to_sharegpt
 from swelego_ray.storage import writable_store
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
     """Run K episodes per task and export the kept trajectories. Bad input (a tasks file
     that cannot be read, unknown instance ids, an `out` nothing can be written to) is
     refused before any work; an episode that fails is recorded with its reason."""
-    tasks = _in_scope(cfg, read_tasks(cfg.tasks))
+    tasks = select_tasks(read_tasks(cfg.tasks), cfg.instance_ids, source=cfg.tasks)
     store = writable_store(cfg.out)
     items, failed = _plan(cfg, tasks)
     funnel = Funnel("rollout")
@@ -144,17 +144,6 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
         console.print(funnel.render())
     logger.info("%s", funnel.render())
     return report
-
-
-def _in_scope(cfg: RolloutConfig, tasks: list[Task]) -> list[Task]:
-    if cfg.instance_ids is None:
-        return tasks
-    known = {t.instance_id for t in tasks}
-    unknown = sorted(set(cfg.instance_ids) - known)
-    if unknown:
-        raise ValueError(f"instance ids not in {cfg.tasks}: {', '.join(unknown[:10])}")
-    wanted = set(cfg.instance_ids)
-    return [t for t in tasks if t.instance_id in wanted]
 
 
 def _plan(cfg: RolloutConfig, tasks: list[Task]) -> tuple[list[RolloutItem], dict[str, str]]:

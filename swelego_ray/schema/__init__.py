@@ -6,6 +6,7 @@ from swelego_ray.schema._io import (
     TaskFormatError,
     duplicates,
     read_tasks,
+    select_tasks,
     text_problem,
     write_tasks,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "read_trajectories",
     "read_trajectory_bytes",
     "row_instance_id",
+    "select_tasks",
     "text_problem",
     "to_sharegpt",
     "write_tasks",

@@ -229,6 +229,25 @@ def _split_extra(row: Any) -> Any:
     return out
 
 
+def select_tasks(
+    tasks: list[Task],
+    instance_ids: list[str] | None,
+    exclude_ids: list[str] | None = None,
+    *,
+    source: str = "the tasks file",
+) -> list[Task]:
+    """The tasks `instance_ids` keeps (all when None) and `exclude_ids` does not drop, in
+    their order; an id in either that names no task is refused (ValueError naming it)."""
+    known = {t.instance_id for t in tasks}
+    for flag, ids in (("instance ids", instance_ids), ("excluded ids", exclude_ids)):
+        unknown = [i for i in ids or [] if i not in known]
+        if unknown:
+            raise ValueError(f"{flag} not in {source}: {', '.join(unknown)}")
+    keep = set(instance_ids) if instance_ids is not None else known
+    keep -= set(exclude_ids or [])
+    return [t for t in tasks if t.instance_id in keep]
+
+
 def write_tasks(tasks: Iterable[Task], path: str | Path, *, swebench: bool = True) -> Path | str:
     """Write tasks (atomically) to a local path or an s3:// URI; returns where.
 
