@@ -34,7 +34,12 @@ def rollout(
     tasks: Annotated[str, typer.Option("--tasks", help="Validated tasks (.jsonl/.json/.parquet).")],
     out: Annotated[str, typer.Option("--out", help="Output directory.")],
     repos: Annotated[
-        Path | None, typer.Option("--repos", help="Repositories directory (owner__name).")
+        Path | None,
+        typer.Option(
+            "--repos",
+            help="Repositories directory (owner__name); not needed for tasks that name their "
+            "repository's path (swelego synth writes it).",
+        ),
     ] = None,
     teacher: Annotated[
         str,
@@ -80,8 +85,8 @@ def rollout(
 
     Examples:
 
-      swelego rollout --tasks runs/synth/tasks.jsonl --repos runs/synth/repos \\
-          --teacher replay --mistake-rate 0.2 --k 2 --out runs/rollout
+      swelego rollout --tasks runs/synth/tasks.jsonl --teacher replay \\
+          --mistake-rate 0.2 --k 2 --out runs/rollout
 
       swelego rollout --tasks tasks.jsonl --repos mirrors/ --out runs/rollout \\
           --teacher http://127.0.0.1:8000/v1 --model tiny --max-turns 30
