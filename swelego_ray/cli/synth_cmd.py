@@ -81,6 +81,18 @@ def synth(
     ray_address: Annotated[str | None, _RAY] = None,
     in_process: Annotated[bool, _IN_PROCESS] = False,
     progress: Annotated[bool, _PROGRESS] = True,
+    llm_url: Annotated[
+        str | None,
+        typer.Option(
+            "--llm-url",
+            help="OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1) for the llm "
+            "strategy and the llm statement writer.",
+        ),
+    ] = None,
+    llm_model: Annotated[
+        str | None,
+        typer.Option("--llm-model", help="Model name at --llm-url."),
+    ] = None,
 ) -> None:
     """Synthesize validated SWE-bench-format tasks from local git repositories.
 
@@ -99,6 +111,9 @@ def synth(
 
       swelego synth --repos-list repos.txt --out runs/synth --strategies ast,history
       --max-per-repo 100 --workers 4
+
+      swelego synth --repo repos/acme__calc --out runs/synth --strategies ast,llm
+      --statements llm --llm-url http://127.0.0.1:8000/v1
     """
     from swelego_ray.synth import RepoInput, SynthConfig, read_repos_list, run_synthesis
 
@@ -133,6 +148,10 @@ def synth(
         progress=progress,
         **_common(backend, cache_root, test_timeout, memory_mb, None),
     )
+    if llm_url:
+        fields["options"] = {"llm": {"url": llm_url, **({"model": llm_model} if llm_model else {})}}
+    elif llm_model:
+        _fail("--llm-model needs --llm-url")
     cfg = _config(SynthConfig, fields)
     console = _console()
     try:

@@ -224,7 +224,8 @@ def _finish(
         try:
             statement = writer.write(task, _evidence(store, task, cand))
         except Exception as exc:  # a writer's failure is this task's, not the run's
-            drop(f"statement_failed:{type(exc).__name__}", detail=str(exc)[:2000])
+            why = getattr(exc, "reason", None) or type(exc).__name__  # a writer's named reason
+            drop(f"statement_failed:{why}", detail=str(exc)[:2000])
             continue
         if leaks := leaked_lines(statement, task.patch):
             drop(STATEMENT_LEAKS, detail=f"quotes the fix: {leaks[:3]}")

@@ -34,3 +34,8 @@ def test_bad_input_is_refused(tmp_path: Path, stats_repo: Path):
     listing.write_text("a b c\n")
     code, out = _run("--repos-list", str(listing), "--out", str(tmp_path / "o"))
     assert code == 2 and "repos.txt:1" in out
+    base = ["--repo", str(stats_repo), "--out", str(tmp_path / "o")]
+    code, out = _run(*base, "--llm-model", "tiny")
+    assert code == 2 and "--llm-model needs --llm-url" in out
+    code, out = _run(*base, "--strategies", "llm", "--llm-url", "ftp://nowhere")
+    assert code == 2 and "ftp://nowhere" in out
