@@ -644,3 +644,43 @@ class ShellSession:
                 shell = self._shell
                 if shell is not None:
                     shell.kill_all()
+
+
+class SessionSlot:
+    """A sandbox's one shell session, for both backends: `open` starts it under the
+    sandbox's lock after the sandbox's own `check`; it leaves the slot when it closes;
+    `busy` says whether one is open (then `exec` and the file methods refuse)."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self.current: ShellSession | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None and not self.current.closed
+
+    def open(
+        self,
+        spawn: Callable[[], ShellProcess],
+        limits: Limits,
+        *,
+        disk: DiskGuard | None,
+        idle_s: float,
+        check: Callable[[], None],
+    ) -> ShellSession:
+        with self._lock:
+            check()
+            session = ShellSession(spawn, limits, disk=disk, idle_s=idle_s, on_close=self._left)
+            self.current = session
+            return session
+
+    def close(self) -> None:
+        """Close the open session, if any (everything it started is killed)."""
+        session = self.current
+        if session is not None:
+            session.close()
+
+    def _left(self, session: ShellSession) -> None:
+        with self._lock:
+            if self.current is session:
+                self.current = None

@@ -56,7 +56,13 @@ from swelego_ray.sandbox._docker_exec import (
 from swelego_ray.sandbox._exec import OutputCap
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, ExecResult, Limits, SandboxError
-from swelego_ray.sandbox._session import FdChannel, FrameDemux, ShellProcess, ShellSession
+from swelego_ray.sandbox._session import (
+    FdChannel,
+    FrameDemux,
+    SessionSlot,
+    ShellProcess,
+    ShellSession,
+)
 from swelego_ray.storage import default_cache_root
 
 logger = logging.getLogger(__name__)
@@ -299,7 +305,7 @@ class DockerSandbox:
         self.base, self.grace_s, self.disk = base, grace_s, disk
         self._lock = threading.Lock()
         self._closed = False
-        self._session: ShellSession | None = None
+        self._session = SessionSlot(self._lock)
 
     # -- running commands -------------------------------------------------------------
     def exec(
@@ -449,22 +455,9 @@ class DockerSandbox:
         shells, the container's limits and no network. While it is open, `exec` and the
         file methods refuse (each exec ends by killing every process but PID 1, the
         session's included); `close()` ends it and kills everything it started."""
-        with self._lock:
-            self._check_usable()
-            session = ShellSession(
-                self._spawn_shell,
-                self.limits,
-                disk=self.disk,
-                idle_s=idle_s,
-                on_close=self._session_closed,
-            )
-            self._session = session
-            return session
-
-    def _session_closed(self, session: ShellSession) -> None:
-        with self._lock:
-            if self._session is session:
-                self._session = None
+        return self._session.open(
+            self._spawn_shell, self.limits, disk=self.disk, idle_s=idle_s, check=self._check_usable
+        )
 
     def _spawn_shell(self) -> ShellProcess:
         fsize = self.limits.disk_mb * 1024  # bash's ulimit -f counts KiB
@@ -509,7 +502,7 @@ class DockerSandbox:
         """SandboxError when closed, or while a shell session runs in the container."""
         if self._closed:
             raise SandboxError(f"sandbox {self.container.short_id} is closed")
-        if self._session is not None and not self._session.closed:
+        if self._session.busy:
             raise SandboxError(
                 f"sandbox {self.container.short_id} has an open shell session: run commands "
                 "in it, or close it first"
@@ -565,9 +558,7 @@ class DockerSandbox:
     def close(self) -> None:
         import docker
 
-        session = self._session
-        if session is not None:
-            session.close()
+        self._session.close()
         if self._closed:
             return
         self._closed = True

@@ -46,7 +46,7 @@ from swelego_ray.sandbox._exec import kill_group, limits_prefix, run_limited
 from swelego_ray.sandbox._git import diff_command, drop_binary
 from swelego_ray.sandbox._protocol import TESTBED, VENV, ExecResult, Limits, SandboxError
 from swelego_ray.sandbox._seccomp import describe as seccomp_describe
-from swelego_ray.sandbox._session import FdChannel, ShellProcess, ShellSession
+from swelego_ray.sandbox._session import FdChannel, SessionSlot, ShellProcess, ShellSession
 from swelego_ray.sandbox._states import HeldState, StateStore
 from swelego_ray.storage import default_cache_root
 
@@ -239,7 +239,7 @@ class LocalSandbox:
         self._held = held  # the kept start state under this sandbox, if any
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
-        self._session: ShellSession | None = None
+        self._session = SessionSlot(self._lock)
         self._closed = False
         for sub in ("upper", "work", "merged", "tmp") if mode == "overlay" else ("tmp",):
             (root / sub).mkdir(parents=True)
@@ -389,22 +389,9 @@ class LocalSandbox:
         with the same view, limits and isolation as `exec`, kept for the session's life.
         While it is open, `exec` and the file methods refuse (their own mount of the
         workspace would not see the session's view coherently); `close()` ends it."""
-        with self._lock:
-            self._check_usable()
-            session = ShellSession(
-                self._spawn_shell,
-                self.limits,
-                disk=self._disk,
-                idle_s=idle_s,
-                on_close=self._session_closed,
-            )
-            self._session = session
-            return session
-
-    def _session_closed(self, session: ShellSession) -> None:
-        with self._lock:
-            if self._session is session:
-                self._session = None
+        return self._session.open(
+            self._spawn_shell, self.limits, disk=self._disk, idle_s=idle_s, check=self._check_usable
+        )
 
     def _spawn_shell(self) -> ShellProcess:
         """Start the session's two shells in one bubblewrap sandbox (sandbox._session)."""
@@ -453,7 +440,7 @@ class LocalSandbox:
         """SandboxError when closed, or while a shell session holds the workspace."""
         if self._closed:
             raise SandboxError(f"sandbox {self.root.name} is closed")
-        if self._session is not None and not self._session.closed:
+        if self._session.busy:
             raise SandboxError(
                 f"sandbox {self.root.name} has an open shell session: run commands in it, "
                 "or close it first"
@@ -485,9 +472,7 @@ class LocalSandbox:
 
     # -- lifetime ---------------------------------------------------------------------
     def close(self) -> None:
-        session = self._session
-        if session is not None:
-            session.close()
+        self._session.close()
         proc = self._proc
         if proc is not None:
             kill_group(proc)
