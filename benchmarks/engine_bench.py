@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         item_id = (lambda it: it.task.instance_id) if fn is evaluate_instance else str
         got = compare(baseline, fn, work, item_id, extra, args.repeats)
         base_s, eng_s, ok = got["baseline_s"], got["engine_s"], got["ok"]
-        data[name] = got
+        data[name] = {**got, "load_avg_after": common.load_average()}
         rows.append(
             [
                 name,

@@ -33,8 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sft"))  # the synthetic trajectory builder
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_common as common  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
 
 EFFECTIVE_BATCH = 8
+PHASES = {  # the recipe's per-step profile (metrics.jsonl), mean over ranks
+    "time_data_s": "collate",
+    "time_sync_s": "token-count all-reduce wait",
+    "time_compute_s": "forward+backward (with gradient collectives)",
+    "time_optim_s": "clip+optimizer",
+}
 
 
 def _trajectories(path: Path, n: int) -> Path:
@@ -101,14 +108,30 @@ def run_swelego(
     rows = read_metrics(out / "metrics.jsonl")[1:]  # the first step warms up
     real = sum(r["real_tokens"] for r in rows)
     pad = sum(r["pad_tokens"] for r in rows)
+    loop = sum(r["window_s"] for r in rows)
+    profile = {k: sum(r.get(k, 0.0) for r in rows) / loop for k in PHASES}
+    profile["other (logging, checkpoints)"] = 1.0 - sum(profile.values())
     return {
-        "tokens_per_s": real / sum(r["window_s"] for r in rows),
+        "tokens_per_s": real / loop,
         "padding": pad / (real + pad),
         "final_loss": rows[-1]["loss"],
         "steps": len(rows) + 1,
-        "wall_s": sum(r["window_s"] for r in rows),
+        "wall_s": loop,
         "run_s": wall,
+        "profile": profile,
     }
+
+
+class _AfterFirstStep(TrainerCallback):
+    """Starts the clock at the end of HF's first optimizer step, with the real tokens seen by
+    then: the first step warms up, and is left out for the swelego contenders too."""
+
+    def __init__(self, seen: dict[str, int]) -> None:
+        self.seen, self.t0, self.real0 = seen, time.perf_counter(), 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 1:
+            self.t0, self.real0 = time.perf_counter(), self.seen["real"]
 
 
 def run_hf(examples: list, model_dir: Path, out: Path, epochs: int, group: bool) -> dict:
@@ -156,13 +179,15 @@ def run_hf(examples: list, model_dir: Path, out: Path, epochs: int, group: bool)
         seed=0,
         disable_tqdm=True,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collate)
-    t0 = time.perf_counter()
+    after_first = _AfterFirstStep(seen)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=ds, data_collator=collate, callbacks=[after_first]
+    )
     result = trainer.train()
-    loop = time.perf_counter() - t0
+    loop = time.perf_counter() - after_first.t0
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
-        "tokens_per_s": seen["real"] / loop,
+        "tokens_per_s": (seen["real"] - after_first.real0) / loop,
         "padding": seen["pad"] / (seen["real"] + seen["pad"]),
         "final_loss": losses[-1] if losses else float("nan"),
         "steps": result.global_step,
@@ -207,6 +232,11 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--only-hf", action="store_true", help="skip the swelego runs (debug)")
+    parser.add_argument(
+        "--contenders",
+        help="comma-separated names to run (e.g. 'FSDP2,DDP,group_by_length'); the reference "
+        "HF Trainer group_by_length always runs",
+    )
     args = parser.parse_args()
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
 
@@ -219,6 +249,9 @@ def main() -> None:
         cost = masking_cost(data, model_dir)
         examples = cost.pop("examples")
         contenders = _contenders(data, examples, model_dir, root, args)
+        if args.contenders:
+            wanted = [w.strip() for w in args.contenders.split(",")] + ["group_by_length"]
+            contenders = {n: c for n, c in contenders.items() if any(w in n for w in wanted)}
         runs: dict[str, list[dict]] = {name: [] for name in contenders}
         for r in range(args.repeats):  # alternate the order: load drifts on a shared machine
             order = list(contenders) if r % 2 == 0 else list(reversed(contenders))
@@ -239,6 +272,11 @@ def main() -> None:
             for name, r in results.items()
         ],
     )  # fmt: skip
+    print("\nwhere the loop time goes (swelego contenders, mean rank, share of the loop):")
+    for name, r in results.items():
+        if "profile" in r:
+            shares = ", ".join(f"{PHASES.get(k, k)} {v:.1%}" for k, v in r["profile"].items())
+            print(f"  {name}: {shares}")
     with_m, without_m = cost["tokenise_with_masking_s"], cost["tokenise_without_masking_s"]
     print(f"\nmasking cost: tokenise {len(examples)} trajectories with masking {with_m:.2f} s, "
           f"without {without_m:.2f} s ({with_m / without_m:.2f}x); masked "

@@ -1,4 +1,4 @@
-"""Ray job: synthesize validated tasks from repositories (AST bugs, mined history).
+"""Ray job: synthesize validated tasks from repositories (AST bugs, history, pull requests).
 
     ray job submit --address http://HEAD:8265 --runtime-env jobs/runtime_env.yaml \
         -- python jobs/synth.py --config jobs/configs/synth.yaml \

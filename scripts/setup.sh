@@ -16,10 +16,10 @@ done
 # network: package indexes yes, the host's own services no), podman + runc (Docker-API
 # engine for the docker backend), debootstrap (base image built offline from Debian's
 # packages), iproute2 (`ip`: loopback and blackhole routes in private network namespaces),
-# util-linux (`nsenter`).
+# util-linux (`nsenter`), chromium (the report's browser test, headless).
 need=()
 for pkg in bubblewrap:bwrap slirp4netns:slirp4netns podman:podman runc:runc \
-    debootstrap:debootstrap git:git iproute2:ip util-linux:nsenter; do
+    debootstrap:debootstrap git:git iproute2:ip util-linux:nsenter chromium:chromium; do
   command -v "${pkg#*:}" >/dev/null 2>&1 || need+=("${pkg%%:*}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -30,6 +30,16 @@ if [ "${#need[@]}" -gt 0 ]; then
   else
     echo "setup: please install: ${need[*]} (needs root)" >&2
   fi
+fi
+
+# The venv takes ~4.5 GB with vLLM and the tests' environments and caches ~5 GB more: say
+# so up front rather than fail half-way through pip with "No space left on device".
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt $((10 * 1024 * 1024)) ]; then
+  echo "setup: only $((free_kb / 1024)) MB free on $(df -P . | awk 'NR==2 {print $6}'); the venv," \
+    "environments and test caches need ~10 GB (remove old clones or caches, e.g." \
+    "~/.cache/swelego)" >&2
+  [ -f .venv/.setup-* ] 2>/dev/null || exit 1
 fi
 
 PY=${PYTHON:-python3.11}

@@ -42,7 +42,8 @@ from swelego_ray.sanitise import sanitise
 from swelego_ray.schema import Provenance, Task
 from swelego_ray.storage import result_key
 
-SOURCE_KEY = "source"  # optional task.meta key: where the repository comes from
+SOURCE_KEY = "repo_source"  # optional task.meta key: where the repository comes from
+# (not "source": derived datasets use that column for their own origin, e.g. "swe-bench-lite")
 
 
 class HarnessFailure(RuntimeError):
@@ -75,7 +76,7 @@ def task_environment(
     RepoSourceError when the repository cannot be found) naming the task."""
     source = resolve_source(task.repo, repos_dir, task.meta.get(SOURCE_KEY))
     at_base = task.model_copy(update={"environment_setup_commit": ""})
-    return environment_for(at_base, source, cache_root)
+    return environment_for(at_base, source, cache_root, files_commit=task.environment_setup_commit)
 
 
 def task_test_files(task: Task) -> list[str]:

@@ -24,7 +24,9 @@ PACKAGE = ROOT / "swelego_ray"
 
 # Highest first: a package may import its own layer and the layers after it.
 LAYERS: list[tuple[str, frozenset[str]]] = [
-    ("entry points", frozenset({"cli", "demo"})),
+    ("entry points", frozenset({"cli", "demo", "demo_tts"})),
+    ("over stages' outputs", frozenset({"report", "ablate"})),
+    ("services", frozenset({"serve"})),
     ("stages", frozenset({"validate", "evaluate", "sft", "cache", "cluster", "synth", "rollout"})),
     ("stage plumbing", frozenset({"engine", "runconfig", "jobs", "_ray", "samples", "models"})),
     (

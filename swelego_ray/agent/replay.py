@@ -19,6 +19,7 @@ import itertools
 import json
 import random
 import shlex
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -44,6 +45,10 @@ class ReplayConfig(BaseModel):
     seed: int = 0
     call_form: Literal["native", "text"] = "native"
     """`native` (OpenAI tool_calls) or `text` (`<function=...>` in the content)."""
+    think_time_s: float = Field(0.0, ge=0.0, le=600.0)
+    """Seconds each reply takes: a stand-in for a served model's generation time, for
+    measuring what waits on a model (e.g. K parallel rollouts against a GPU policy) on a
+    machine without one. 0 answers at once."""
 
 
 class _Call(BaseModel):
@@ -77,14 +82,17 @@ class ReplayTeacher:
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None
     ) -> ChatResult:
         call = next(self._script, None) or _Call(name=FINISH, arguments={"message": "Done."})
+        if self.config.think_time_s:
+            time.sleep(self.config.think_time_s)
+        latency = self.config.think_time_s
         if self.config.call_form == "text":
             text = f"{call.thought}\n\n" if call.thought else ""
             text += render_text_tool_call(call.name, call.arguments)
-            return _answer(text, ())
+            return _answer(text, (), latency)
         wire = WireToolCall(
             id=f"call_{next(self._ids)}", name=call.name, arguments=json.dumps(call.arguments)
         )
-        return _answer(call.thought, (wire,))
+        return _answer(call.thought, (wire,), latency)
 
     # -- the script ----------------------------------------------------------------------
 
@@ -179,7 +187,7 @@ def _misremembered(text: str) -> str:
     return "".join(lines) + "# (as I remember it)\n"
 
 
-def _answer(text: str, calls: tuple[WireToolCall, ...]) -> ChatResult:
+def _answer(text: str, calls: tuple[WireToolCall, ...], latency_s: float) -> ChatResult:
     return ChatResult(
         text=text,
         tool_calls=calls,
@@ -187,7 +195,7 @@ def _answer(text: str, calls: tuple[WireToolCall, ...]) -> ChatResult:
         prompt_tokens=0,
         completion_tokens=0,
         model=REPLAY_MODEL,
-        latency_s=0.0,
+        latency_s=latency_s,
         settings={"teacher": REPLAY_MODEL},
     )
 

@@ -215,6 +215,14 @@ def evaluate(
     rerun_errors: Annotated[
         bool, typer.Option("--rerun-errors", help="Rerun stored infrastructure errors.")
     ] = False,
+    rebuild_failed: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-failed",
+            help="Build again, once, environments whose recorded build failed (they are "
+            "refused otherwise), and rerun the instances that errored (--rerun-errors).",
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Ignore stored results.")] = False,
     cache_root: Annotated[Path | None, _CACHE] = None,
     ray_address: Annotated[str | None, _RAY] = None,
@@ -236,6 +244,10 @@ def evaluate(
     Exit codes: 0 every instance graded; 2 bad flags, config or input files (nothing
     run); 3 some instances errored for infrastructure reasons (environment, patch apply,
     timeout, missing repository; see report.md), rerun to retry them with --rerun-errors.
+
+    A failed environment build is recorded with its log (`swelego cache failures` lists
+    them) and refused on later runs instead of being built again; --rebuild-failed
+    builds each such environment once more.
 
     Refused before any work: an instance id that appears twice in the tasks file or in
     the predictions file (all duplicates are listed; nothing is de-duplicated), and an
@@ -285,7 +297,25 @@ def evaluate(
     cfg = evaluate_config(config, fields, _backend_options(backend_option))
     if offline_base:
         cfg = _with_offline_base(cfg)
+    if rebuild_failed:
+        cfg = with_rebuild_failed(cfg)
     _run_evaluate(cfg)
+
+
+def with_rebuild_failed(cfg):
+    """`cfg` whose backend builds again, once, environments whose build failed before
+    now (the builders' retry_failed_builds and retry_failed_before: `images.` on docker),
+    rerunning the instances that errored (rerun_errors, unless force reruns everything)."""
+    import time
+
+    retry = {"retry_failed_builds": True, "retry_failed_before": time.time()}
+    backend = cfg.backend.model_dump(exclude_unset=True)
+    if cfg.backend.kind == "docker":
+        backend["images"] = {**backend.get("images", {}), **retry}
+    else:
+        backend |= retry
+    update = {"backend": type(cfg.backend).model_validate(backend)}
+    return cfg.model_copy(update=update | ({} if cfg.force else {"rerun_errors": True}))
 
 
 def _with_offline_base(cfg):
@@ -325,7 +355,7 @@ def _check_inputs(tasks: str | None, predictions: str | None, repos: Path | None
 def _run_evaluate(cfg) -> None:
     """Run, print the report's place, exit with the jobs' code (3: instances errored)."""
     from swelego_ray.evaluate import LOG_DIR, run_evaluation
-    from swelego_ray.grading import is_infra_failure
+    from swelego_ray.grading import InfraFailure, is_infra_failure
     from swelego_ray.jobs import EXIT_INCOMPLETE, exit_code, funnel_of
 
     try:
@@ -338,9 +368,12 @@ def _run_evaluate(cfg) -> None:
     if code == EXIT_INCOMPLETE:
         errored = [r.report.reason or "" for r in report.results if r.report.reason]
         lost = sorted({reason for reason in errored if is_infra_failure(reason)})
+        builds = " (--rebuild-failed: failed environment builds too)" * (
+            InfraFailure.ENV_BUILD.value in lost
+        )
         typer.secho(
             f"INCOMPLETE: instances errored ({', '.join(lost)}); "
-            "see report.md, rerun with --rerun-errors to retry them",
+            f"see report.md, rerun with --rerun-errors to retry them{builds}",
             fg=typer.colors.YELLOW,
             err=True,
         )

@@ -22,11 +22,14 @@ app = typer.Typer(
 # Each module registers its commands on `app` via `register(app)`; one module per stage.
 # Modules import only typer at top level; the stage code loads inside each command.
 _COMMAND_MODULES: list[str] = [
+    "swelego_ray.cli.ablate_cmd",
     "swelego_ray.cli.cache_cmd",
     "swelego_ray.cli.demo_cmd",
     "swelego_ray.cli.evaluate_cmd",
     "swelego_ray.cli.models_cmd",
+    "swelego_ray.cli.report_cmd",
     "swelego_ray.cli.rollout_cmd",
+    "swelego_ray.cli.serve_cmd",
     "swelego_ray.cli.sft_cmd",
     "swelego_ray.cli.synth_cmd",
 ]

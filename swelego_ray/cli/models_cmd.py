@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
             "into a Hugging Face directory.\n\n"
             "  swelego models tiny --out tiny-model\n\n"
             "  swelego sft --config tiny_cpu --model ./tiny-model "
-            "--data examples/trajectories/swe_gym_openhands.jsonl --out runs/sft"
+            "--data examples/trajectories --out runs/sft"
         ),
     )
     def tiny(

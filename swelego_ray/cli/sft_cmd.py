@@ -14,7 +14,11 @@ from typing import Annotated
 
 import typer
 
-_DATA = typer.Option("--data", help="Trajectories: .jsonl/.json/.parquet, local or s3://.")
+_DATA = typer.Option(
+    "--data",
+    help="Trajectories: a .jsonl/.json/.parquet file (local or s3://) or a local directory "
+    "of them (formats may be mixed).",
+)
 _FORMAT = typer.Option(
     "--format",
     help="Trajectory format (default auto, detected per row): openai, openhands_text, "
@@ -33,7 +37,7 @@ _OVERRIDES = typer.Argument(help="Overrides as key=value (dotted keys for sectio
 _EXAMPLES = (
     "Examples:\n\n"
     "  swelego models tiny --out tiny-model\n\n"
-    "  swelego sft --config tiny_cpu --data examples/trajectories/swe_gym_openhands.jsonl "
+    "  swelego sft --config tiny_cpu --data examples/trajectories "
     "--model ./tiny-model --out runs/sft --workers 2\n\n"
     "  swelego sft --config qwen3_8b --data s3://b/traj.parquet --model s3://b/Qwen3-8B "
     "--out s3://b/runs/8b --workers 8 lr=5e-5 curriculum.epochs_per_stage=2"

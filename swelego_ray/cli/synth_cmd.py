@@ -35,7 +35,8 @@ def synth(
         str | None, typer.Option("--name", help="The tasks' repo (owner/name) for one --repo.")
     ] = None,
     strategies: Annotated[
-        str, typer.Option("--strategies", help="Comma-separated: ast, history (plug-ins: llm).")
+        str,
+        typer.Option("--strategies", help="Comma-separated: ast, history (plug-ins: llm, prs)."),
     ] = "ast",
     max_per_repo: Annotated[
         int, typer.Option("--max-per-repo", min=1, help="Tasks written per repository.")
@@ -93,11 +94,28 @@ def synth(
         str | None,
         typer.Option("--llm-model", help="Model name at --llm-url."),
     ] = None,
+    pr_dump: Annotated[
+        Path | None,
+        typer.Option(
+            "--pr-dump",
+            help="prs strategy: a JSONL dump of GitHub pull request objects with their diffs "
+            "and linked issues embedded (docs/synthesis.md).",
+        ),
+    ] = None,
+    github_api: Annotated[
+        str | None,
+        typer.Option(
+            "--github-api",
+            help="prs strategy, online: the GitHub REST API (https://api.github.com); "
+            "token from $GITHUB_TOKEN.",
+        ),
+    ] = None,
 ) -> None:
     """Synthesize validated SWE-bench-format tasks from local git repositories.
 
     Strategies: `ast` injects one bug per candidate with a libcst transform into a
-    function of the library code; `history` mines commits that change code and tests.
+    function of the library code; `history` mines commits that change code and tests;
+    `prs` mines merged pull requests that close an issue (--pr-dump or --github-api).
     Candidates are validated in sandboxes (>= 1 FAIL_TO_PASS and PASS_TO_PASS, stable
     over --runs runs); statements never quote the fix.
 
@@ -114,6 +132,9 @@ def synth(
 
       swelego synth --repo repos/acme__calc --out runs/synth --strategies ast,llm
       --statements llm --llm-url http://127.0.0.1:8000/v1
+
+      swelego synth --repo repos/acme__calc --out runs/synth --strategies prs
+      --pr-dump acme_calc_pulls.jsonl
     """
     from swelego_ray.synth import RepoInput, SynthConfig, read_repos_list, run_synthesis
 
@@ -148,6 +169,8 @@ def synth(
         progress=progress,
         **_common(backend, cache_root, test_timeout, memory_mb, None),
     )
+    if pr_dump or github_api:
+        fields["prs"] = {"dump": str(pr_dump) if pr_dump else None, "api_url": github_api}
     if llm_url:
         fields["options"] = {"llm": {"url": llm_url, **({"model": llm_model} if llm_model else {})}}
     elif llm_model:

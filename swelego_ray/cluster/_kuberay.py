@@ -132,18 +132,35 @@ def render_rayjob(spec: ClusterSpec, stage: str, runtime_env: dict[str, Any]) ->
 
 
 def render_rayservice(spec: ClusterSpec, runtime_env: dict[str, Any]) -> dict[str, Any]:
-    app = {
+    app: dict[str, Any] = {
         "name": "tts",
         "import_path": spec.serve.import_path,
         "route_prefix": spec.serve.route_prefix,
         "runtime_env": {"env_vars": dict(runtime_env.get("env_vars", {}))},
     }
+    if spec.serve.args:
+        app["args"] = spec.serve.args
+    serve_config = {"http_options": {"host": "0.0.0.0", "port": 8000}, "applications": [app]}
+    cluster = raycluster_spec(spec)
+    if spec.serve.api_key_secret:
+        _add_secret_env(cluster, "SWELEGO_API_KEY", spec.serve.api_key_secret, "api-key")
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",
         "metadata": {"name": f"{spec.cluster_name}-tts"},
         "spec": {
-            "serveConfigV2": yaml.safe_dump({"applications": [app]}, sort_keys=False),
-            "rayClusterConfig": raycluster_spec(spec),
+            "serveConfigV2": yaml.safe_dump(serve_config, sort_keys=False),
+            "rayClusterConfig": cluster,
         },
     }
+
+
+def _add_secret_env(cluster: dict[str, Any], name: str, secret: str, key: str) -> None:
+    """Every Ray container of the cluster gets `name` from a Kubernetes secret (Serve
+    replicas inherit their node's environment)."""
+    groups = [cluster["headGroupSpec"], *cluster.get("workerGroupSpecs", [])]
+    for group in groups:
+        for container in group["template"]["spec"]["containers"]:
+            container.setdefault("env", []).append(
+                {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            )

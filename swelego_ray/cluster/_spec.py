@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -93,6 +93,10 @@ class ServeApp(_Model):
     import_path: str
     route_prefix: str = "/"
     needs: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    """The app's config (swelego_ray.serve.config.ServeConfig's sections)."""
+    api_key_secret: str | None = None
+    """Kubernetes secret (key `api-key`) whose value every pod gets as $SWELEGO_API_KEY."""
 
 
 class ClusterSpec(_Model):

@@ -69,7 +69,10 @@ class Watchdog:
             while True:
                 now = time.monotonic()
                 if self._thread_id is None or now < self._deadline:
-                    self._cond.wait(None if self._thread_id is None else self._deadline - now)
+                    # no item, or one without a deadline: wait to be told (a wait of
+                    # infinite seconds raises OverflowError and would end this thread)
+                    idle = self._thread_id is None or self._deadline == math.inf
+                    self._cond.wait(None if idle else self._deadline - now)
                     continue
                 if not self._fired:
                     self._fired = True
@@ -88,4 +91,18 @@ class Watchdog:
             os._exit(KILLED_EXIT_CODE)
 
 
-__all__ = ["ItemDeadline", "Watchdog"]
+_SHARED: dict[tuple[float, bool], Watchdog] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_watchdog(grace_s: float, *, may_kill: bool = True) -> Watchdog:
+    """This process's watchdog for these settings (a pooled Ray worker runs items of many
+    tasks, one at a time: one watchdog thread serves them all)."""
+    with _SHARED_LOCK:
+        dog = _SHARED.get((grace_s, may_kill))
+        if dog is None:
+            dog = _SHARED[(grace_s, may_kill)] = Watchdog(grace_s, may_kill=may_kill)
+        return dog
+
+
+__all__ = ["ItemDeadline", "Watchdog", "shared_watchdog"]

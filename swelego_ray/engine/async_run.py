@@ -7,7 +7,8 @@ result. The deadline counts from the item's start, as in the actor pool: the tas
 reports that it started (a streaming generator), then its result. It is enforced inside
 the task and, as a backstop, by the caller (the task is force-cancelled `kill_grace_s`
 after it); waiting for a worker counts against `start_timeout_s` instead. A task whose
-worker dies is run once more, then recorded `worker_crashed`.
+worker dies is run once more, then recorded `worker_crashed`. Cancelling the awaiting
+coroutine (an early stop, a client that went away) cancels the task too.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ async def run_item_async(
     except ray.exceptions.RayError as exc:
         error = f"{type(exc).__name__}: {str(exc)[:2000]}"
         return ItemResult(**base, ok=False, reason=ItemFailure.ITEM_LOST, error=error)
+    except asyncio.CancelledError:  # the caller stopped waiting (early stop, a dropped request)
+        ray.cancel(stream, force=True)
+        raise
     finally:
         shutil.rmtree(book_root, ignore_errors=True)
 

@@ -27,9 +27,11 @@ class EngineConfig(BaseModel):
     resources: dict[str, float] = Field(default_factory=dict)
     """Custom Ray resources each worker reserves, e.g. {"sandbox": 1} so that items land on
     (and autoscale) the cluster's sandbox nodes (cluster/node_types.yaml)."""
-    items_per_batch: int = Field(1, ge=1)
-    """Items an actor takes per call. 1 suits items of seconds or more; raise it for items
-    of tens of milliseconds (fewer round trips; a crash then retries the whole batch)."""
+    items_per_batch: int | None = Field(None, ge=1)
+    """Items a worker takes per call (a crash retries the whole batch). None: 1, or up to 8
+    for stages long enough that every worker gets 16 batches or more. A batch starts no
+    further item once it has run 2 s: the rest run one per batch in a next pass, so a slow
+    item never holds its batch mates back for long, and long items end up one per batch."""
     in_process: bool = False
     """Run items one by one in this process (debugging; no worker to kill at a deadline:
     an item past it is interrupted, and the sandbox's own deadlines still apply)."""

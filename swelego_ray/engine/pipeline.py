@@ -4,12 +4,14 @@
                            store=store, config=EngineConfig(workers=8)):
         ...  # ItemResults as they finish; finished items of an earlier run come first
 
-Items go into a Dataset (one block per `items_per_batch` items) mapped by `map_batches`
-over an `ActorPoolStrategy(1, workers)` pool. Each actor builds the stage's item function
-once (`make_worker()`: a sandbox backend, warm sandboxes, a model client) and runs items
-one at a time under the per-item deadline (`ItemRunner`); it writes each item's files and
-record to the store as it finishes and sends back a small row, so the driver holds counts,
-not outputs. What can go wrong stays with the item:
+Items go into a Dataset (one block per batch) mapped by `map_batches`: over an actor pool
+of `workers` actors when the worker factory builds something to keep (each actor builds
+the stage's item function once: a sandbox backend, warm sandboxes, a model client), or as
+at most `workers` Ray Data tasks on Ray's pooled, warm processes for `stateless(fn)`.
+Items run one at a time under the per-item deadline (`ItemRunner`); a worker writes each
+item's files and record to the store as it finishes and sends back a small row, so the
+driver holds counts, not outputs. A batch past BATCH_BUDGET_S gives back the items it has
+not started; they run in a next pass. What can go wrong stays with the item:
 
 - it raises: `item_error` with the traceback tail;
 - it passes its deadline: interrupted, `item_timeout`; an item that does not stop within
@@ -28,12 +30,15 @@ another stage of the pipeline. `in_process=True` runs items here, one by one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import queue
 import shutil
+import statistics
 import tempfile
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -41,7 +46,15 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from swelego_ray.engine._progress import Progress
-from swelego_ray.engine._runner import ItemRunner, WorkerFactory, failed_key, started_key
+from swelego_ray.engine._raydata import data_context, prompt_executor
+from swelego_ray.engine._runner import (
+    ItemRunner,
+    Stateless,
+    WorkerFactory,
+    failed_key,
+    started_key,
+)
+from swelego_ray.engine._watchdog import shared_watchdog
 from swelego_ray.engine.config import EngineConfig
 from swelego_ray.engine.records import ItemFailure, ItemResult
 from swelego_ray.engine.resources import ResourceWait, require_resources
@@ -53,7 +66,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _row_schema():  # pyarrow is imported lazily (the CLI starts faster)
+@functools.cache
+def _row_schema() -> Any:  # pyarrow is imported lazily (the CLI starts faster)
     import pyarrow as pa
 
     return pa.schema(
@@ -68,27 +82,74 @@ def _row_schema():  # pyarrow is imported lazily (the CLI starts faster)
             ("error", pa.large_string()),
             ("duration_s", pa.float64()),
             ("partial_key", pa.string()),
+            ("deferred", pa.bool_()),  # not run: its batch was past BATCH_BUDGET_S
         ]
     )
 
 
-class ItemActor:
-    """The callable class of the actor pool: one ItemRunner per actor process."""
+BATCH_BUDGET_S = 2.0
+"""A batch starts no further item once it has run this long: the rest of it comes back
+unrun ("deferred") and runs in a next pass, in batches as many as this holds at the
+durations measured. So batching pays off for short items, and a slow item holds its batch
+mates back by at most this."""
 
-    def __init__(self, make_worker: WorkerFactory, runner_args: dict[str, Any]) -> None:
+
+def _run_batch(runner: ItemRunner, batch: Any, budget_s: float) -> Any:
+    """Run a batch's items one at a time (a pyarrow.Table in, one row per item out)."""
+    import pyarrow as pa
+    from ray import cloudpickle
+
+    start, rows = time.monotonic(), []
+    for n, row in enumerate(batch.to_pylist()):
+        if n and time.monotonic() - start > budget_s:
+            rows.append(_deferred_row(row))
+            continue
+        item = cloudpickle.loads(row["payload"])
+        result = runner.run(row["index"], item, row["item_id"], row["key"] or None)
+        rows.append({**result.to_row(), "deferred": False})
+    return pa.Table.from_pylist(rows, schema=_row_schema())
+
+
+def _deferred_row(row: dict[str, Any]) -> dict[str, Any]:
+    base = {"index": row["index"], "item_id": row["item_id"], "key": row["key"] or None}
+    return {**ItemResult(**base, ok=False).to_row(), "deferred": True}
+
+
+class ItemActor:
+    """The callable class of an actor pool: one ItemRunner per actor process, built once
+    (the worker factory's sandboxes, model clients) for every batch the actor runs."""
+
+    def __init__(
+        self, make_worker: WorkerFactory, runner_args: dict[str, Any], budget_s: float
+    ) -> None:
         self.runner = ItemRunner(make_worker, **runner_args)
-        self.schema = _row_schema()
+        self.budget_s = budget_s
 
     def __call__(self, batch: Any) -> Any:  # a pyarrow.Table in and out
-        import pyarrow as pa
-        from ray import cloudpickle
+        return _run_batch(self.runner, batch, self.budget_s)
 
-        rows = []
-        for row in batch.to_pylist():
-            item = cloudpickle.loads(row["payload"])
-            result = self.runner.run(row["index"], item, row["item_id"], row["key"] or None)
-            rows.append(result.to_row())
-        return pa.Table.from_pylist(rows, schema=self.schema)
+
+_TASK_RUNNERS: dict[str, ItemRunner] = {}  # this worker process's runners, by pass
+_KEEP_TASK_RUNNERS = 4  # passes of concurrent pipelines a pooled worker keeps a runner for
+
+
+def run_batch_task(
+    batch: Any,
+    *,
+    run: str,
+    make_worker: Stateless,
+    runner_args: dict[str, Any],
+    budget_s: float,
+) -> Any:
+    """The Ray Data task of a stateless stage: runs on a pooled worker process, which keeps
+    one runner per pass (and one watchdog thread for all) across the tasks it runs."""
+    runner = _TASK_RUNNERS.get(run)
+    if runner is None:
+        while len(_TASK_RUNNERS) >= _KEEP_TASK_RUNNERS:
+            _TASK_RUNNERS.pop(next(iter(_TASK_RUNNERS)))
+        watchdog = shared_watchdog(runner_args["grace_s"], may_kill=runner_args["may_kill"])
+        runner = _TASK_RUNNERS[run] = ItemRunner(make_worker, watchdog=watchdog, **runner_args)
+    return _run_batch(runner, batch, budget_s)
 
 
 @dataclass
@@ -197,23 +258,50 @@ class Pipeline(Generic[T]):
         init_ray(self.config.ray_address)
         require_resources(self.config.demand, what=f"stage {self.stage!r}")
         with _book(self.store, self.stage) as book:
-            seen: set[int] = set()
-            for result in self._pass(todo, book, retry=False):
-                seen.add(result.index)
-                yield result
-            unseen = [i for i in todo if i not in seen]
-            again = [i for i in unseen if not self._settled(i, book)]
-            if again and self._stalled is None:
-                logger.warning(
-                    "%s: %d item(s) lost their worker; running them once more",
-                    self.stage,
-                    len(again),
+            queued, per_batch, first = todo, self._per_batch(len(todo)), True
+            lost_once: set[int] = set()  # items whose worker died under them once
+            while queued:
+                seen: set[int] = set()
+                deferred: set[int] = set()
+                only_retries = not first and lost_once.issuperset(queued)
+                passing = self._pass(
+                    queued, book, per_batch=per_batch, careful=only_retries, deferred=deferred
                 )
-                for result in self._pass(again, book, retry=True):
+                took: list[float] = []
+                for result in passing:
                     seen.add(result.index)
+                    took.append(result.duration_s)
                     yield result
-            for i in (i for i in unseen if i not in seen):
-                yield self._lost(i, book)
+                if self._stalled is not None:  # nothing more can run: the rest is recorded
+                    for i in (i for i in queued if i not in seen):
+                        yield self._lost(i, book)
+                    return
+                unseen = [i for i in queued if i not in seen and i not in deferred]
+                again = [i for i in unseen if i not in lost_once and not self._settled(i, book)]
+                for i in (i for i in unseen if i not in again):
+                    yield self._lost(i, book)
+                if again:
+                    logger.warning(
+                        "%s: %d item(s) lost their worker; running them once more",
+                        self.stage,
+                        len(again),
+                    )
+                if deferred:
+                    logger.info(
+                        "%s: %d item(s) of batches past %.0f s run next, one per batch",
+                        self.stage,
+                        len(deferred),
+                        BATCH_BUDGET_S,
+                    )
+                lost_once.update(again)
+                per_batch = _per_batch_for(took) if first and deferred else 1
+                queued, first = sorted(deferred.union(again)), False
+
+    def _per_batch(self, items: int) -> int:
+        """Items per batch: the config's, or by the stage's length (see EngineConfig)."""
+        if self.config.items_per_batch is not None:
+            return self.config.items_per_batch
+        return auto_items_per_batch(items, self.config.workers)
 
     def _settled(self, i: int, book: Store) -> bool:
         """Whether an item without a row left a verdict (a timeout) or a stored result."""
@@ -237,13 +325,22 @@ class Pipeline(Generic[T]):
         error = f"it never started: {why}"
         return ItemResult(**base, ok=False, reason=ItemFailure.ITEM_LOST, error=error)
 
-    def _pass(self, indices: list[int], book: Store, *, retry: bool) -> Iterator[ItemResult]:
-        """One Ray Data pipeline over `indices`; yields the results that come back."""
+    def _pass(
+        self,
+        indices: list[int],
+        book: Store,
+        *,
+        per_batch: int,
+        careful: bool,
+        deferred: set[int],
+    ) -> Iterator[ItemResult]:
+        """One Ray Data pipeline over `indices`; yields the results that come back and
+        adds the items a batch gave back unrun to `deferred`. `careful`: one item in
+        flight per actor (a retry of items whose worker died)."""
         import ray
         from ray import cloudpickle
 
         cfg = self.config
-        per_batch = 1 if retry else cfg.items_per_batch
         rows = [
             {
                 "index": i,
@@ -255,17 +352,16 @@ class Pipeline(Generic[T]):
         ]
         batches = math.ceil(len(rows) / per_batch)
         size = max(1, min(cfg.workers, batches))
-        pool = ray.data.ActorPoolStrategy(  # every worker asked for at once: Ray Data grows
-            min_size=size,  # a pool too slowly for short stages; actors that do not fit
-            max_size=size,  # yet wait for the autoscaler while the others work
-            max_tasks_in_flight_per_actor=1 if retry else _in_flight(batches // size),
-        )
         runner_args = self._runner_args(book, may_kill=True, mark_starts=True)
-        with _data_context():
-            ds = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_batch))
+        with data_context():
+            ds = ray.data.from_items(rows, override_num_blocks=batches)
             with warnings.catch_warnings():  # retries have no named parameter in Ray 2.60
                 warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated")
-                ds = _map(ds, self.make_worker, runner_args, per_batch, pool, cfg)
+                if isinstance(self.make_worker, Stateless):
+                    ds = _map_tasks(ds, self.make_worker, runner_args, per_batch, size, cfg)
+                else:
+                    depth = 1 if careful else _in_flight(batches // size)
+                    ds = _map_actors(ds, self.make_worker, runner_args, per_batch, size, depth, cfg)
         del rows
         execution = _Execution(ds)
         try:
@@ -283,22 +379,34 @@ class Pipeline(Generic[T]):
                     if isinstance(got, BaseException):
                         raise got
                     for row in got.to_pylist():
+                        if row.pop("deferred"):
+                            deferred.add(row["index"])
+                            continue
                         yield ItemResult.from_row(row)
         finally:  # also when the caller stops iterating early
             execution.stop()
 
 
-def _map(
+def _map_actors(
     ds: Any,
     make_worker: WorkerFactory,
     runner_args: dict[str, Any],
     per_batch: int,
-    pool: Any,
+    size: int,
+    depth: int,
     cfg: EngineConfig,
 ) -> Any:
+    """Batches to an actor pool of `size` actors, `depth` batches queued per actor."""
+    import ray
+
+    pool = ray.data.ActorPoolStrategy(  # every worker asked for at once: Ray Data grows
+        min_size=size,  # a pool too slowly for short stages; actors that do not fit
+        max_size=size,  # yet wait for the autoscaler while the others work
+        max_tasks_in_flight_per_actor=depth,
+    )
     return ds.map_batches(
         ItemActor,
-        fn_constructor_args=(make_worker, runner_args),
+        fn_constructor_args=(make_worker, runner_args, BATCH_BUDGET_S),
         batch_size=per_batch,
         batch_format="pyarrow",
         compute=pool,
@@ -307,6 +415,55 @@ def _map(
         max_task_retries=0,  # a dead actor's items are retried by the engine, once
         max_restarts=-1,  # and the actor is replaced
     )
+
+
+def _map_tasks(
+    ds: Any,
+    make_worker: Stateless,
+    runner_args: dict[str, Any],
+    per_batch: int,
+    size: int,
+    cfg: EngineConfig,
+) -> Any:
+    """Batches to at most `size` Ray Data tasks at once, on Ray's pooled workers."""
+    import ray
+
+    return ds.map_batches(
+        run_batch_task,
+        fn_kwargs={
+            "run": uuid.uuid4().hex,
+            "make_worker": make_worker,
+            "runner_args": runner_args,
+            "budget_s": BATCH_BUDGET_S,
+        },
+        batch_size=per_batch,
+        batch_format="pyarrow",
+        compute=ray.data.TaskPoolStrategy(size=size),
+        num_cpus=cfg.cpus_per_item,
+        resources=cfg.resources or None,
+        max_retries=0,  # a dead worker's items are retried by the engine, once
+    )
+
+
+def auto_items_per_batch(items: int, workers: int) -> int:
+    """Items per batch when the config leaves it open: 1 unless every worker gets at least
+    AUTO_BATCHES_PER_WORKER batches (a long stage), then up to AUTO_MAX_ITEMS_PER_BATCH.
+    Short items then pay Ray Data's per-batch cost (~10-15 ms of CPU here) once per batch;
+    long ones come back deferred after BATCH_BUDGET_S and run one per batch."""
+    return max(1, min(AUTO_MAX_ITEMS_PER_BATCH, items // (workers * AUTO_BATCHES_PER_WORKER)))
+
+
+def _per_batch_for(durations: list[float]) -> int:
+    """Items per batch for the items a first pass deferred: as many as BATCH_BUDGET_S
+    holds at the median duration measured (its batches still defer past it)."""
+    if not durations:
+        return 1
+    typical = statistics.median(durations)
+    return max(1, min(AUTO_MAX_ITEMS_PER_BATCH, int(BATCH_BUDGET_S / max(typical, 1e-3))))
+
+
+AUTO_BATCHES_PER_WORKER = 16
+AUTO_MAX_ITEMS_PER_BATCH = 16
 
 
 _END = object()
@@ -349,8 +506,9 @@ class _Execution:
 
     def _pump(self, ds: Any) -> None:
         try:
-            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                self.batches.put(batch)
+            with prompt_executor():
+                for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                    self.batches.put(batch)
             self.batches.put(_END)
         except BaseException as exc:  # handed to the driver, which raises it
             self.batches.put(exc)
@@ -364,26 +522,6 @@ class _Execution:
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             logger.warning("a Ray Data execution did not stop within %.0f s", timeout_s)
-
-
-@contextlib.contextmanager
-def _data_context() -> Iterator[None]:
-    """Ray Data settings for the engine's pipelines (a Dataset copies them when made)."""
-    from ray.data import DataContext
-
-    ctx = DataContext.get_current()
-    saved = (ctx.max_errored_blocks, ctx.enable_progress_bars, ctx.print_on_execution_start)
-    data_log = logging.getLogger("ray.data")
-    level = data_log.level
-    ctx.max_errored_blocks = -1  # a dead actor's batches are recorded, not fatal
-    ctx.enable_progress_bars = False  # the engine shows its own, with counts
-    ctx.print_on_execution_start = False  # nor the plan of every pipeline on the console
-    data_log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        ctx.max_errored_blocks, ctx.enable_progress_bars, ctx.print_on_execution_start = saved
-        data_log.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -438,4 +576,11 @@ def run_items(
     return StageRun(results=results, funnel=pipeline.funnel, items=list(items))
 
 
-__all__ = ["ItemActor", "Pipeline", "StageRun", "run_items"]
+__all__ = [
+    "ItemActor",
+    "Pipeline",
+    "StageRun",
+    "auto_items_per_batch",
+    "run_batch_task",
+    "run_items",
+]

@@ -33,8 +33,11 @@ class LocalEnvConfig(LocalConfig):
 
     build_step_timeout_s: float = 1800.0
     retry_failed_builds: bool = False
-    """Build environments whose last build failed again (envs.failures) instead of
-    refusing them with the recorded error."""
+    """Build environments whose build failed before this backend was made again, once
+    (envs.failures), instead of refusing them with the recorded error."""
+    retry_failed_before: float | None = None
+    """With retry_failed_builds: retry the failures recorded before this time.time() (a
+    run's start, so that its workers retry each environment once) instead."""
 
 
 class DockerEnvConfig(DockerConfig):
@@ -108,12 +111,13 @@ def local_backend(config: LocalEnvConfig | None = None, **overrides: Any) -> Env
     """The "local" backend: venv builds (envs.builder) under bubblewrap sandboxes."""
     base = (config or LocalEnvConfig()).model_dump(exclude_unset=True)
     cfg = LocalEnvConfig.model_validate({**base, **overrides})  # rejects unknown keys
-    build_fields = {"build_step_timeout_s", "retry_failed_builds"}
+    build_fields = {"build_step_timeout_s", "retry_failed_builds", "retry_failed_before"}
     sandboxes = LocalBackend(LocalConfig(**cfg.model_dump(exclude=build_fields)))
     builder = EnvBuilder(
         sandboxes.cache_root,
         step_timeout_s=cfg.build_step_timeout_s,
         retry_failed_builds=cfg.retry_failed_builds,
+        retry_failed_before=cfg.retry_failed_before,
     )
 
     def build(env: Environment) -> BuiltEnv:

@@ -137,10 +137,13 @@ class EnvBuilder:
         *,
         step_timeout_s: float = 1800.0,
         retry_failed_builds: bool = False,
+        retry_failed_before: float | None = None,
     ) -> None:
         self.cache_root = Path(cache_root) if cache_root else default_cache_root()
         self.step_timeout_s = step_timeout_s
         self.retry_failed_builds = retry_failed_builds
+        # retried: failures recorded before this (envs.failures)
+        self.retry_failed_before = retry_failed_before or time.time()
 
     def entry(self, env: Environment) -> Path:
         return self.cache_root / "envs" / env.key
@@ -158,14 +161,14 @@ class EnvBuilder:
         built = self.cached(env)
         if built is not None:
             return built
-        if not self.retry_failed_builds:
-            refuse_recorded(self.cache_root, "local", env)
+        retry_before = self.retry_failed_before if self.retry_failed_builds else None
+        refuse_recorded(self.cache_root, "local", env, retry_before=retry_before)
         with file_lock(self.cache_root / "envs" / f".{env.key}.lock"):
             built = self.cached(env)
             if built is not None:
                 return built
-            if not self.retry_failed_builds:  # another process may have failed meanwhile
-                refuse_recorded(self.cache_root, "local", env)
+            # another process (or this run's retry) may have failed meanwhile
+            refuse_recorded(self.cache_root, "local", env, retry_before=retry_before)
             try:
                 built = self._build(env)
             except EnvStepFailed as exc:

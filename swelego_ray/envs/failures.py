@@ -5,8 +5,12 @@ network, a timeout are not recorded) leaves `CACHE/envs/<key>.failed.json` (loca
 backend, beside its log `<key>.failed.log`) or `CACHE/docker/failed/<key>.failed.json`
 (docker, naming its set-up log). Until the record is removed, the
 builder refuses that environment at once with the recorded error and log path. Retrying
-is a choice: the builder's `retry_failed_builds` option (LocalEnvConfig, ImageConfig),
-or `swelego cache failures --forget` (forget_failures) before the next run.
+is a choice: `swelego evaluate --rebuild-failed`, i.e. the builder's
+`retry_failed_builds` option (LocalEnvConfig, ImageConfig), or
+`swelego cache failures --forget` (forget_failures) before the next run. A builder that
+retries does so once: a failure recorded after the run started (`retry_failed_before`,
+which `--rebuild-failed` sets; default: when the builder was made), e.g. for another
+instance on the same environment, is refused like any other.
 """
 
 from __future__ import annotations
@@ -91,17 +95,26 @@ def recorded_failure(cache_root: Path, backend: str, key: str) -> FailedBuild | 
         return None
 
 
-def refuse_recorded(cache_root: Path, backend: str, env: Environment) -> None:
-    """EnvBuildError with the recorded failure of `env`'s build, if there is one."""
+def refuse_recorded(
+    cache_root: Path, backend: str, env: Environment, *, retry_before: float | None = None
+) -> None:
+    """EnvBuildError with the recorded failure of `env`'s build, if there is one and it
+    was not recorded before `retry_before` (a time.time(): the caller retries failures
+    older than that, once; None: retry nothing)."""
     failed = recorded_failure(cache_root, backend, env.key)
-    if failed is None:
+    if failed is None or (retry_before is not None and failed.failed_at < retry_before):
         return
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(failed.failed_at))
+    how = (
+        "retried already in this run"
+        if retry_before is not None
+        else "not retried (rebuild with `swelego evaluate --rebuild-failed`, i.e. the "
+        "builder option retry_failed_builds, or forget the failure: "
+        f"`swelego cache failures --forget {env.key}`)"
+    )
     raise EnvBuildError(
         f"{env.repo}@{env.commit[:12]}: the environment's build failed on {when} and is "
-        f"not retried (rebuild with the builder option retry_failed_builds, or forget the "
-        f"failure: `swelego cache failures --forget {env.key}`); log: {failed.log or '-'}\n"
-        f"{failed.error}"
+        f"{how}; log: {failed.log or '-'}\n{failed.error}"
     )
 
 

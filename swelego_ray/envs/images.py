@@ -37,9 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from swelego_ray.envs._conda_yml import conda_requirements
 from swelego_ray.envs._setup_container import run_and_commit
+from swelego_ray.envs._setup_files import inline_text
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
-from swelego_ray.envs._swebench_specs import REQUIREMENTS_DROP, requirements_step_candidates
+from swelego_ray.envs._swebench_specs import (
+    REQUIREMENTS_DROP,
+    requirements_step_candidates,
+    vcs_as_name,
+)
 from swelego_ray.envs.failures import (
     EnvStepFailed,
     forget_failures,
@@ -110,8 +116,11 @@ class ImageConfig(BaseModel):
     """`pip download` on the host, `pip install --no-index` in a build without network."""
     build_timeout_s: float = 1800.0
     retry_failed_builds: bool = False
-    """Build images whose last set-up failed again (envs.failures) instead of refusing
-    them with the recorded error."""
+    """Build images whose set-up failed before this builder was made again, once
+    (envs.failures), instead of refusing them with the recorded error."""
+    retry_failed_before: float | None = None
+    """With retry_failed_builds: retry the failures recorded before this time.time() (a
+    run's start, so that its workers retry each image once) instead."""
 
 
 def _recipe(name: str) -> str:
@@ -148,6 +157,9 @@ def _requirement_groups(spec: EnvSpec, checkout: Path) -> list[list[str]]:
     each command on its own (a later pin of a package replaces an earlier one)."""
     groups: list[list[str]] = []
     for command in [*spec.pre_install, *spec.install]:
+        if inlined := inline_text(command):  # the file as it is at the setup commit
+            groups.append(_requirements_text_args(*inlined, parent=checkout))
+            continue
         candidates = requirements_step_candidates(command)
         if candidates is not None:  # SWE-bench's "requirements file" step
             groups.append(_requirements_file_args(checkout, candidates))
@@ -191,15 +203,26 @@ def _requirements_file_args(checkout: Path, candidates: list[str]) -> list[str]:
     chosen = next((checkout / c for c in candidates if (checkout / c).is_file()), None)
     if chosen is None:
         return []  # the build step fails with its own message
+    text = chosen.read_text(errors="replace")
+    return _requirements_text_args(str(chosen.relative_to(checkout)), text, parent=checkout)
+
+
+def _requirements_text_args(path: str, text: str, *, parent: Path) -> list[str]:
+    """Requirement arguments of a requirements file / environment.yml at `path` (relative
+    to `parent`) with contents `text`, filtered as the build step filters it."""
+    if path.endswith((".yml", ".yaml")):  # SWE-bench's environment.yml
+        text = "\n".join(conda_requirements(text))
     drop = re.compile(REQUIREMENTS_DROP)
     args: list[str] = []
-    for line in chosen.read_text(errors="replace").splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if not line or drop.match(line):
+    for line in text.splitlines():
+        if drop.match(line):
+            continue
+        line = vcs_as_name(line).split(" #", 1)[0].strip()
+        if not line:
             continue
         option, _, value = line.partition(" ")
         if option in ("-r", "--requirement", "-c", "--constraint") and value.strip():
-            args += [option, str(chosen.parent / value.strip())]
+            args += [option, str((parent / path).parent / value.strip())]
         elif not line.startswith("-"):
             args.append(line)
     return args
@@ -265,6 +288,8 @@ class ImageBuilder:
         self.config = config
         self.cache_dir = Path(cache_dir)
         self._has_python: dict[tuple[str, str], bool] = {}
+        # retried: failures recorded before this (envs.failures)
+        self._retry_before = config.retry_failed_before or time.time()
 
     def base_for(self, spec: EnvSpec) -> str:
         return self.config.base_image.format(python=spec.python)
@@ -300,14 +325,13 @@ class ImageBuilder:
         tag = self.tag_for(env)
         if self.image_exists(tag):
             return tag
-        retry = self.config.retry_failed_builds
-        if not retry:
-            refuse_recorded(self.cache_dir, "docker", env)
+        retry_before = self._retry_before if self.config.retry_failed_builds else None
+        refuse_recorded(self.cache_dir, "docker", env, retry_before=retry_before)
         with file_lock(self.cache_dir / "docker" / "locks" / f"{tag.split(':')[1]}.lock"):
             if self.image_exists(tag):
                 return tag
-            if not retry:  # another process may have failed meanwhile
-                refuse_recorded(self.cache_dir, "docker", env)
+            # another process (or this run's retry) may have failed meanwhile
+            refuse_recorded(self.cache_dir, "docker", env, retry_before=retry_before)
             started = time.monotonic()
             try:
                 self._build_env(env, tag)

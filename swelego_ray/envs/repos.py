@@ -59,7 +59,10 @@ def resolve_source(repo: str, repos_dir: Path | str | None, explicit: str | None
             raise RepoSourceError(f"{repo}: source {explicit!r} does not exist")
         return explicit if is_url(explicit) else str(Path(explicit).expanduser().resolve())
     if repos_dir is None:
-        raise RepoSourceError(f"{repo}: no source given and no repos directory to look in")
+        raise RepoSourceError(
+            f"{repo}: no source given and no repos directory to look in (--repos DIR / "
+            f"repos_dir, holding {repo.replace('/', '__')} or {repo.replace('/', '__')}.git)"
+        )
     stem = repo.replace("/", "__")
     tried = [Path(repos_dir).expanduser() / stem, Path(repos_dir).expanduser() / f"{stem}.git"]
     for candidate in tried:

@@ -12,6 +12,14 @@ was opened). Only where the commit has no date of its own (a plain directory sou
 snapshotted with a fixed date) does created_at plus the margin stand in. Tasks without
 created_at resolve against today's index.
 
+An environment cannot predate its interpreter: a SWE-bench spec runs 2019 tasks on Python
+3.9 (released 2020-10), and the packages of 2019 do not run there (pytest 4.6 took
+importlib-metadata 0.18, which breaks on 3.9's importlib: every test run exited 1) or
+have no wheels for it (xarray 0.12's spec asks 3.10 for 2021 commits: every compiled
+package needed a source build). So the cutoff is at least the interpreter's first release
+plus INTERPRETER_MARGIN (PYTHON_RELEASES), the earliest date its environment could have
+been installed with the wheels of its time.
+
 Two exemptions keep deliberate choices working: packages a spec pins exactly (`==`; e.g.
 SWE-bench's pytest 8.0 spec pins pluggy==1.3.0, published after some of its commits) and
 the build tools (pip, setuptools, wheel: what the builder seeds today, and what isolated
@@ -65,6 +73,21 @@ from packaging.version import InvalidVersion, Version
 from swelego_ray.envs._spec import EnvBuildError, EnvSpec
 
 CUTOFF_MARGIN = timedelta(days=1)
+# An environment cannot predate its interpreter: the first release of each Python minor
+# (python.org), plus the time the ecosystem took to ship wheels for it (numpy, pandas,
+# scipy, h5py had cp39 / cp310 wheels within ~6 weeks; numba within ~14).
+PYTHON_RELEASES = {
+    "3.5": "2015-09-13",
+    "3.6": "2016-12-23",
+    "3.7": "2018-06-27",
+    "3.8": "2019-10-14",
+    "3.9": "2020-10-05",
+    "3.10": "2021-10-04",
+    "3.11": "2022-10-24",
+    "3.12": "2023-10-02",
+    "3.13": "2024-10-07",
+}
+INTERPRETER_MARGIN = timedelta(days=90)
 BUILD_TOOLS = ("pip", "setuptools", "wheel")
 # What the current pytest needs to run on any interpreter SWE-bench uses (colorama only on
 # Windows); uv backtracks within these where a newer one does not fit the interpreter.
@@ -82,7 +105,9 @@ RUNNER_PACKAGES = (
 # setuptools 81.0.0 (no pkg_resources) was uploaded at this time (PyPI's upload time).
 PKG_RESOURCES_REMOVED = "2026-02-06T21:10:37Z"
 YANK_RETRIES = 3  # rounds of yanked pins per resolution (each round may surface another)
-WHEEL_RETRIES = 4  # rounds of "oldest release with a wheel" per step (one package each)
+# rounds of "oldest release with a wheel" per step (one package each; xarray 0.12's
+# environment.yml on Python 3.10 needed bottleneck, cartopy, llvmlite, rasterio, numba, ...)
+WHEEL_RETRIES = 12
 
 # `python -m pip install ARGS` as a whole shell command (start of the text or after a
 # separator / `then` / `do` / `else`); ARGS run to the next separator.
@@ -121,14 +146,19 @@ def _utc(value: str, what: str) -> datetime:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def cutoff_for(created_at: str, commit_date: str | None = None) -> str:
+def cutoff_for(created_at: str, commit_date: str | None = None, python: str = "") -> str:
     """The `exclude_newer` (RFC 3339, UTC) of an environment whose commit was committed at
     `commit_date` (None: unknown, created_at stands in), for a task created at
-    `created_at`; "" without created_at."""
+    `created_at`, on Python `python` (major.minor; the cutoff is not earlier than its
+    release plus INTERPRETER_MARGIN); "" without created_at."""
     if not created_at.strip():
         return ""
     anchor = _utc(commit_date, "commit date") if commit_date else _utc(created_at, "created_at")
-    return (anchor + CUTOFF_MARGIN).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cutoff = anchor + CUTOFF_MARGIN
+    released = PYTHON_RELEASES.get(".".join(python.split(".")[:2]))
+    if released:
+        cutoff = max(cutoff, _utc(released, "release date") + INTERPRETER_MARGIN)
+    return cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pip_install_spans(command: str) -> list[tuple[int, int, str]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from swelego_ray.envs._setup_files import git_reader, inline_setup_files
 from swelego_ray.envs._spec import EnvBuildError, Environment, EnvSpec
 from swelego_ray.envs._swebench_specs import has_swebench_spec, swebench_spec
 from swelego_ray.envs.interpreters import available_versions
@@ -64,41 +65,62 @@ _ENV_FIELDS = {
     "version",
     "created_at",
 }
-_ENVIRONMENTS: dict[tuple[str, str, str, bool], Environment] = {}
+_ENVIRONMENTS: dict[tuple[str, str, str, bool, str], Environment] = {}
 _ENVIRONMENTS_MAX = 4096
 
 
 def environment_for(
-    task: Task, source: str, cache_root: Path | None = None, *, allow_system_steps: bool = False
+    task: Task,
+    source: str,
+    cache_root: Path | None = None,
+    *,
+    allow_system_steps: bool = False,
+    files_commit: str = "",
 ) -> Environment:
     """The Environment a task runs in (its environment_setup_commit, else its base commit);
     a task with created_at gets a resolution cutoff (envs/resolution.py) unless its
-    env_spec sets one. Worked out once per process for the fields it depends on (each
-    costs host-side git calls: describe, commit date)."""
-    key = (task.model_dump_json(include=_ENV_FIELDS), source, str(cache_root), allow_system_steps)
+    env_spec sets one. `files_commit` (a SWE-bench task's environment_setup_commit, when
+    the environment is built at its base commit): the spec's requirements / environment
+    file is read as it is there, as SWE-bench's harness does (envs._setup_files), and the
+    cutoff is that commit's. Worked out once per process for the fields it depends on
+    (each costs host-side git calls: describe, commit date)."""
+    key = (
+        task.model_dump_json(include=_ENV_FIELDS),
+        source,
+        str(cache_root),
+        allow_system_steps,
+        files_commit,
+    )
     env = _ENVIRONMENTS.get(key)
     if env is None:
         if len(_ENVIRONMENTS) >= _ENVIRONMENTS_MAX:
             _ENVIRONMENTS.clear()
-        env = _ENVIRONMENTS[key] = _environment_for(task, source, cache_root, allow_system_steps)
+        env = _ENVIRONMENTS[key] = _environment_for(
+            task, source, cache_root, allow_system_steps, files_commit
+        )
     return env
 
 
 def _environment_for(
-    task: Task, source: str, cache_root: Path | None, allow_system_steps: bool
+    task: Task, source: str, cache_root: Path | None, allow_system_steps: bool, files_commit: str
 ) -> Environment:
     commit = task.environment_setup_commit or task.base_commit
     checkout = None
     if task.env_spec is None and not (task.version and has_swebench_spec(task.repo, task.version)):
         checkout = cached_checkout(task.repo, source, commit, cache_root)
     spec = spec_for(task, checkout, allow_system_steps=allow_system_steps)
+    dated = commit
+    if files_commit and files_commit != commit and task.env_spec is None and not is_url(source):
+        inlined = inline_setup_files(spec, files_commit, git_reader(source, files_commit))
+        if inlined is not spec:
+            spec, dated = inlined, files_commit
     if task.created_at and not spec.exclude_newer:  # historical: resolve as it was then
-        cutoff = _cutoff(task, source, commit, cache_root)
+        cutoff = _cutoff(task, source, dated, cache_root, spec.python)
         spec = spec.model_copy(update={"exclude_newer": cutoff})
     return Environment(repo=task.repo, commit=commit, source=source, spec=spec)
 
 
-def _cutoff(task: Task, source: str, commit: str, cache_root: Path | None) -> str:
+def _cutoff(task: Task, source: str, commit: str, cache_root: Path | None, python: str) -> str:
     """The environment's resolution cutoff (rule: envs/resolution.py); a URL source is
     dated in the checkout its build uses anyway."""
     if is_url(source):
@@ -107,7 +129,7 @@ def _cutoff(task: Task, source: str, commit: str, cache_root: Path | None) -> st
     else:
         when = commit_date(source, commit)
     try:
-        return cutoff_for(task.created_at, when)
+        return cutoff_for(task.created_at, when, python)
     except EnvBuildError as err:
         raise EnvBuildError(f"{task.instance_id}: {err}") from err
 

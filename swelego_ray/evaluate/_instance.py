@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from swelego_ray.engine import ItemContext, ItemOutput
 from swelego_ray.envs import EnvBuildError, Environment
 from swelego_ray.evaluate._config import Prediction
+from swelego_ray.evaluate._network import network_failures
 from swelego_ray.evidence import pytest_settings_differ, runner_control
-from swelego_ray.grading import GradeReport, InfraFailure, grade, infra_error
+from swelego_ray.grading import GradeReport, InfraFailure, Outcome, grade, infra_error
 from swelego_ray.harness import (
     HarnessFailure,
     backend_for,
@@ -39,6 +40,7 @@ from swelego_ray.patching import (
 from swelego_ray.sandbox import Limits, Sandbox, SandboxError
 from swelego_ray.schema import Task
 from swelego_ray.storage import result_key
+from swelego_ray.testlogs import not_a_test_id
 
 HARNESS_VERSION = "2"  # bump when a change to the harness must invalidate stored results
 
@@ -70,6 +72,29 @@ class InstanceResult(BaseModel):
     test_command: str = ""
     env_key: str = ""
     duration_s: float = 0.0
+    network_failures: list[str] = Field(default_factory=list)
+    """Graded tests that failed on a network error (sandboxes have none; _network)."""
+    not_tests: list[str] = Field(default_factory=list)
+    """Graded names that are log-parser artifacts, not tests (testlogs.not_a_test_id):
+    left out of grading (SWE-bench's parser reads them from the log as passing)."""
+
+
+def not_tests_of(task: Task) -> list[str]:
+    """The task's graded names that no test can have (testlogs.not_a_test_id)."""
+    return [t for t in [*task.FAIL_TO_PASS, *task.PASS_TO_PASS] if not_a_test_id(t)]
+
+
+def _graded_task(task: Task, not_tests: list[str]) -> Task:
+    """`task` with the names in `not_tests` left out of its graded lists."""
+    if not not_tests:
+        return task
+    drop = set(not_tests)
+    return task.model_copy(
+        update={
+            "FAIL_TO_PASS": [t for t in task.FAIL_TO_PASS if t not in drop],
+            "PASS_TO_PASS": [t for t in task.PASS_TO_PASS if t not in drop],
+        }
+    )
 
 
 def result_key_of(item: EvalItem) -> str:
@@ -88,6 +113,8 @@ def result_key_of(item: EvalItem) -> str:
         limits=item.limits.model_dump(),
         backend=item.backend,
         harness=HARNESS_VERSION,
+        # only where it applies, so other instances' stored results stay valid
+        **({"not_tests": not_tests} if (not_tests := not_tests_of(task)) else {}),
     )
 
 
@@ -170,7 +197,14 @@ def _evaluate(
         result.test_patch_method = test_step.method
         assert run is not None  # every patch applied
         files["test_output.txt"] = run.output
-        return grade(task, run, env.spec.log_parser)
+        result.not_tests = not_tests_of(task)
+        if result.not_tests:
+            log.append(f"not graded (log-parser artifacts, not tests): {result.not_tests}")
+        report = grade(_graded_task(task, result.not_tests), run, env.spec.log_parser)
+        if report.outcome is Outcome.UNRESOLVED:
+            failing = report.FAIL_TO_PASS.failure + report.PASS_TO_PASS.failure
+            result.network_failures = network_failures(run.output, failing)
+        return report
 
 
 def _check_model_patch(applied: ApplyResult, result: InstanceResult) -> None:

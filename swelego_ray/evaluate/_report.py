@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from swelego_ray.evaluate._instance import InstanceResult
 from swelego_ray.grading import Outcome
 
-SCHEMA_VERSION = 4  # 4: SWE-bench's semantics for empty patches and errors
+SCHEMA_VERSION = 5  # 4: SWE-bench's semantics for empty patches and errors; 5: network_ids
 
 
 class EvaluationReport(BaseModel):
@@ -39,6 +39,10 @@ class EvaluationReport(BaseModel):
     details: dict[str, str] = Field(default_factory=dict)
     tampered_ids: list[str] = Field(default_factory=list)
     tampering: dict[str, str] = Field(default_factory=dict)
+    network_ids: list[str] = Field(default_factory=list)
+    """Instances with graded tests that failed on a network error (sandboxes have none):
+    network-only when the patch is the gold one (docs/evaluation.md)."""
+    network_failures: dict[str, list[str]] = Field(default_factory=dict)
     funnel: dict[str, Any] = Field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     results: list[InstanceResult] = Field(default_factory=list, exclude=True)
@@ -75,6 +79,7 @@ def build_report(
             reasons[r.instance_id] = r.report.reason
             details[r.instance_id] = r.report.detail[:2000]
     tampering = {r.instance_id: _tampering(r) for r in results if r.report.tampering}
+    network = {r.instance_id: r.network_failures for r in results if r.network_failures}
     submitted = [r.instance_id for r in results] if submitted is None else submitted
     empty = [r.instance_id for r in results if r.empty_patch]
     by_outcome: dict[Outcome, list[str]] = {o: [] for o in Outcome}
@@ -101,6 +106,8 @@ def build_report(
         details=details,
         tampered_ids=sorted(tampering),
         tampering=dict(sorted(tampering.items())),
+        network_ids=sorted(network),
+        network_failures=dict(sorted(network.items())),
         funnel=funnel,
         results=sorted(results, key=lambda r: r.instance_id),
     )
@@ -139,6 +146,7 @@ def summary_line(report: EvaluationReport) -> str:
         f"errors {report.error_instances}, empty patches {report.empty_patch_instances}"
         + (f", no prediction {missing}" if missing else "")
         + (f", tampering {len(report.tampered_ids)}" if report.tampered_ids else "")
+        + (f", failed on the network {len(report.network_ids)}" if report.network_ids else "")
     )
 
 
@@ -158,6 +166,11 @@ def render_markdown(report: EvaluationReport) -> str:
     if report.tampering:
         lines += ["", "## Tampering with the test run", ""]
         lines += [f"- `{iid}`: {what}" for iid, what in report.tampering.items()]
+    if report.network_failures:
+        lines += ["", "## Graded tests that failed on the network (sandboxes have none)", ""]
+        for iid, tests in report.network_failures.items():
+            shown = ", ".join(f"`{t}`" for t in tests[:5]) + (" ..." if len(tests) > 5 else "")
+            lines.append(f"- `{iid}` ({len(tests)}): {shown}")
     return "\n".join(lines) + "\n"
 
 

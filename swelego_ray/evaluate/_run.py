@@ -100,6 +100,7 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
             "config": cfg.model_dump(mode="json"),
             "started_at": started,
             "finished_at": time.time(),
+            "funnel": report.funnel,
             "result_keys": {r.item_id: r.key for r in run.results},
         },
     )

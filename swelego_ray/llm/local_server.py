@@ -79,9 +79,9 @@ class LocalServer:
             raise ValueError(
                 f"{self.model_dir}: not a Hugging Face model directory (no config.json)"
             )
-        if not _is_loopback(host) and not api_key:
+        if not is_loopback(host) and not api_key:
             raise ValueError(f"binding {host} beyond loopback needs an api_key")
-        self.host, self.port = host, port or free_port(host if _is_loopback(host) else "")
+        self.host, self.port = host, port or free_port(host if is_loopback(host) else "")
         self.model = served_model_name or self.model_dir.name
         self.api_key = api_key
         self.max_model_len, self.dtype = max_model_len, dtype
@@ -128,7 +128,7 @@ class LocalServer:
         env = dict(os.environ)
         env.update(
             VLLM_CPU_KVCACHE_SPACE=str(self.kv_cache_gib),
-            VLLM_HOST_IP=LOOPBACK if _is_loopback(self.host) else env.get("VLLM_HOST_IP", ""),
+            VLLM_HOST_IP=LOOPBACK if is_loopback(self.host) else env.get("VLLM_HOST_IP", ""),
             VLLM_NO_USAGE_STATS="1",
             DO_NOT_TRACK="1",
             HF_HUB_OFFLINE="1",  # a local directory: nothing to download
@@ -240,7 +240,9 @@ class LocalServer:
             return False
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (a server bound there is not reachable from
+    other machines)."""
     if host == "localhost":
         return True
     try:

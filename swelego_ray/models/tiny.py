@@ -136,3 +136,11 @@ def build_tiny_model(
     model.save_pretrained(str(out))
     logger.info("tiny model (%d parameters) saved to %s", model.num_parameters(), out)
     return out
+
+
+def ensure_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
+    """`out_dir` holding the tiny model: built there unless a model is already there."""
+    path = Path(out_dir)
+    if not (path / "config.json").is_file():
+        build_tiny_model(path, seed=seed)
+    return path

@@ -51,6 +51,10 @@ class RolloutItem(BaseModel):
     limits: Limits
     agent: AgentConfig
     teacher: TeacherSpec = Field(discriminator="kind")
+    judge: bool = True
+    """Grade the final patch with the task's tests. Off where the tests must not be seen
+    (test-time scaling picks a patch without them) or there are none (a repository and
+    an issue text); the record's label is then None."""
 
     @property
     def episode_id(self) -> str:
@@ -64,7 +68,8 @@ class RolloutRecord(BaseModel):
 
     instance_id: str
     attempt: int
-    label: Label
+    label: Label | None
+    """None when the item was not judged."""
     end_reason: str | None
     trajectory: Trajectory
     hacking: list[HackingFinding] = Field(default_factory=list)
@@ -77,6 +82,9 @@ class RolloutRecord(BaseModel):
     """The part of `start_s` the episode waited for (the rest overlapped model calls)."""
     episode_s: float = 0.0
     judge_s: float = 0.0
+    started_at: float = 0.0
+    """Wall clock (epoch seconds) when the item started, and when it finished."""
+    finished_at: float = 0.0
 
 
 def rollout_key(item: RolloutItem) -> str:
@@ -110,7 +118,7 @@ class RolloutWorker:
             if ctx is not None:
                 ctx.publish(ItemOutput(record=trajectory.model_dump(mode="json")))
 
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         with ThreadPoolExecutor(1, thread_name_prefix="sandbox-start") as pool:
             opening = pool.submit(_Workspace.open, item)  # overlaps the first model call
             tools = _PendingToolbox(opening)
@@ -124,8 +132,8 @@ class RolloutWorker:
                 patch = workspace.close()
         episode_s = time.monotonic() - started
         judged = time.monotonic()
-        verdict = _judge(item, patch)
-        label = label_of(verdict, patch, task.patch)
+        verdict = _judge(item, patch) if item.judge else None
+        label = label_of(verdict, patch, task.patch) if verdict else None
         trajectory = trajectory.model_copy(update={"label": label, "patch": patch})
         record = RolloutRecord(
             instance_id=task.instance_id,
@@ -134,12 +142,14 @@ class RolloutWorker:
             end_reason=trajectory.meta.get("end_reason"),
             trajectory=trajectory,
             hacking=find_git_hacking(commands_of(trajectory)),
-            judge_reason=verdict.report.reason,
-            judge_detail=verdict.report.detail[-2000:],
+            judge_reason=verdict.report.reason if verdict else None,
+            judge_detail=verdict.report.detail[-2000:] if verdict else "",
             start_s=round(workspace.start_s, 3),
             start_wait_s=round(tools.waited_s, 3),
             episode_s=round(episode_s, 3),
             judge_s=round(time.monotonic() - judged, 3),
+            started_at=started_at,
+            finished_at=time.time(),
         )
         return ItemOutput(record=record.model_dump(mode="json"), files={"patch.diff": patch})
 

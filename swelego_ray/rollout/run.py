@@ -96,7 +96,7 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
             funnel.drop(reason)
             continue
         record = result.value(RolloutRecord)
-        labels[record.label.value] += 1
+        labels[record.label.value if record.label else "unjudged"] += 1
         ends[record.end_reason or "none"] += 1
         for name, value in (
             ("start", record.start_s),
@@ -111,7 +111,7 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
             report.hacking += 1
             funnel.drop("git_hacking")
         elif not kept:
-            funnel.drop(f"label_{record.label.value}")
+            funnel.drop(f"label_{record.label.value if record.label else 'unjudged'}")
         else:
             funnel.keep(cached=result.cached)
     with _Exports(out) as exports:  # in input order: a rerun writes the same files
@@ -138,6 +138,7 @@ def run_rollouts(cfg: RolloutConfig, *, console: Any = None) -> RolloutReport:
             "config": cfg.model_dump(mode="json"),
             "started_at": started,
             "finished_at": time.time(),
+            "funnel": report.funnel,
         },
     )
     if console is not None:

@@ -80,6 +80,12 @@ def swe_agent_messages(raw: Any) -> list[dict[str, Any]]:
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             raise TrajectoryFormatError(f"message {i}: expected an object", "invalid_message")
+        if item.get("tool_calls"):  # forcing swe_agent would drop them silently
+            raise TrajectoryFormatError(
+                f"message {i}: native `tool_calls`: an OpenAI-messages row, not a SWE-agent "
+                "log (read it as openai)",
+                "invalid_message",
+            )
         role = _SWE_AGENT_ROLES.get(str(item.get("role")))
         if role is None:
             raise TrajectoryFormatError(

@@ -1,7 +1,7 @@
 """Refined SFT: trajectories -> error-masked, curriculum-ordered token examples -> Ray Train.
 
 Public names resolve lazily, so `import swelego_ray.sft` loads neither torch nor
-transformers. Data side (see swelego_ray/sft/README.md):
+transformers. Data side (see docs/sft.md):
 - masking:       MaskingConfig, decide_masks, apply_masks, mask_dataset, MaskingReport
 - tokenize:      ChatTokenizer, SFTExample, tokenize_many, TokenizeError / TemplateError
 - prepare:       prepare_sft_examples (masking + tokenize in one call)

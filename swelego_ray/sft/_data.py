@@ -63,11 +63,11 @@ def prepare_data(config: SFTConfig, echo: Echo | None = None) -> tuple[PreparedD
     from swelego_ray.sft._runtime import child_uri, load_tokenizer
 
     echo = echo or logger.info
-    raw = _read_bytes(config.data)
+    files = read_data_files(config.data)
     tokenizer_dir = _tokenizer_dir(config.model)
     tokenizer = load_tokenizer(tokenizer_dir, config.chat_template)
     data_settings = {
-        "data (file content)": content_hash(raw.hex()),
+        "data (file content)": _files_hash(files),
         "data_format": config.data_format,
         "model tokenizer / chat_template": _tokenizer_fingerprint(tokenizer),
         "task": config.task,
@@ -94,7 +94,7 @@ def prepare_data(config: SFTConfig, echo: Echo | None = None) -> tuple[PreparedD
         funnel.dropped.update(done["dropped"])
         echo(f"reusing tokenised data {store.uri} ({report['examples']} examples)")
     else:
-        report = _tokenise_to_store(raw, config, tokenizer, store, funnel)
+        report = _tokenise_to_store(files, config, tokenizer, store, funnel)
     echo(report.get("console", ""))
     if funnel.kept == 0:
         from swelego_ray.sft._runtime import SFTInputError
@@ -114,12 +114,12 @@ def prepare_data(config: SFTConfig, echo: Echo | None = None) -> tuple[PreparedD
 
 
 def _tokenise_to_store(
-    raw: bytes, config: SFTConfig, tokenizer: Any, store: Store, funnel: Funnel
+    files: list[tuple[str, bytes]], config: SFTConfig, tokenizer: Any, store: Store, funnel: Funnel
 ) -> dict[str, Any]:
     """Read, mask (policy) or build judge samples (verifier), tokenise, write the Arrow file."""
     from swelego_ray.sft.curriculum import CurriculumSchedule
 
-    trajectories, failures, read = _read_trajectories(raw, config, funnel)
+    trajectories, failures, read = _read_trajectories(files, config, funnel)
     examples, masking, masking_text = _examples(trajectories, config, tokenizer, funnel, failures)
     columns: dict[str, list] = {name: [] for name in _SCHEMA.names}
     for ex in examples:
@@ -175,11 +175,17 @@ def _tokenise_line(examples: list, funnel: Funnel) -> str:
     return line + (f", dropped {drops}" if drops else "")
 
 
-def _read_trajectories(raw: bytes, config: SFTConfig, funnel: Funnel) -> tuple[list, list, Any]:
-    """Read the user's file (rows located by its own path), recording unreadable rows."""
-    from swelego_ray.schema import read_trajectory_bytes
+def _read_trajectories(
+    files: list[tuple[str, bytes]], config: SFTConfig, funnel: Funnel
+) -> tuple[list, list, Any]:
+    """Read the user's files (rows located by their own paths), recording unreadable rows."""
+    from swelego_ray.schema import ReadResult, read_trajectory_bytes
 
-    result = read_trajectory_bytes(raw, config.data, config.data_format)
+    result = ReadResult()
+    for name, raw in files:
+        one = read_trajectory_bytes(raw, name, config.data_format)
+        result.trajectories.extend(one.trajectories)
+        result.errors.extend(one.errors)
     failures = []
     for err in result.errors:
         funnel.drop(f"unreadable:{err.reason}")
@@ -240,6 +246,30 @@ def difficulties(table: pa.Table, config: SFTConfig) -> list[float]:
     if config.curriculum.feature == "tokens":
         return [float(n) for n in token_lengths(table)]
     return [float(x) for x in table.column("n_assistant_turns").to_pylist()]
+
+
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+"""The files a local `data` directory contributes (sorted by name, not recursive)."""
+
+
+def data_files_in(directory: Path) -> list[Path]:
+    """The trajectory files of a local directory (sorted by name)."""
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES)
+
+
+def read_data_files(uri: str) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the trajectory file at `uri`, or of every file of a local directory."""
+    p = parse_uri(uri)
+    if p.is_local and Path(p.root).is_dir():
+        return [(str(f), f.read_bytes()) for f in data_files_in(Path(p.root))]
+    return [(uri, _read_bytes(uri))]
+
+
+def _files_hash(files: list[tuple[str, bytes]]) -> str:
+    """One file: the hash of its content (as before); a directory: of names and contents."""
+    if len(files) == 1:
+        return content_hash(files[0][1].hex())
+    return content_hash([(Path(name).name, content_hash(raw.hex())) for name, raw in files])
 
 
 def _read_bytes(uri: str) -> bytes:

@@ -87,14 +87,16 @@ def read_model_config(uri: str) -> dict[str, Any]:
 
 
 def check_data(uri: str) -> None:
-    """The trajectory file exists (a local file, or an s3 object)."""
+    """The trajectory file exists (a local file or directory of files, or an s3 object)."""
+    from swelego_ray.sft._data import data_files_in
+
     p = parse_uri(uri)
     if p.is_local:
         path = Path(p.root)
         if path.is_dir():
-            raise SFTInputError(
-                f"data={uri}: is a directory; give a .jsonl, .json or .parquet file"
-            )
+            if not data_files_in(path):
+                raise SFTInputError(f"data={uri}: a directory without .jsonl, .json or .parquet")
+            return
         if not path.is_file():
             raise SFTInputError(f"data={uri}: no such file")
         return
@@ -118,13 +120,18 @@ def preflight(config: SFTConfig) -> None:
         )
 
 
+def has_checkpoints(config: SFTConfig) -> bool:
+    """Whether the run (`out`, `run_name`) has checkpoints: rerunning it resumes."""
+    store = Store(RunFiles.checkpoints_uri(config.out))
+    return any(True for _ in store.list(f"{config.run_name}/", suffix="progress.json"))
+
+
 def check_resume(config: SFTConfig, prepared: Any) -> None:
     """Refuse, before any worker starts, to resume a run whose settings changed; record
     the settings of the run beside its checkpoints (`<run_name>.settings.json`)."""
     store = Store(RunFiles.checkpoints_uri(config.out))
     key = f"{config.run_name}.settings.json"
-    has_checkpoints = any(True for _ in store.list(f"{config.run_name}/", suffix="progress.json"))
-    if has_checkpoints and store.exists(key):
+    if has_checkpoints(config) and store.exists(key):
         before = store.read_json(key)
         if before.get("run_hash") != prepared.run_hash:
             old, new = before.get("settings", {}), prepared.settings
@@ -142,7 +149,8 @@ class RunFiles:
     """The run's output store as seen by one worker (rank 0 writes metrics and model)."""
 
     TB_SCALARS = ("loss", "lr", "grad_norm", "tokens_per_s", "masked_fraction",
-                  "no_loss_fraction", "padding_fraction", "step_time_s")  # fmt: skip
+                  "no_loss_fraction", "padding_fraction", "step_time_s", "time_data_s",
+                  "time_sync_s", "time_compute_s", "time_optim_s")  # fmt: skip
 
     def __init__(self, out: str, *, rank: int) -> None:
         self.store = Store(out)

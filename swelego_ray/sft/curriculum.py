@@ -5,7 +5,7 @@ its token length (`feature: tokens`). Default buckets (the SWE-Lego paper's): ea
 [0, 50), medium [50, 70), hard [70, 100]; above the last bound: into the last bucket, or
 dropped (`overflow: drop`). Stages run easy -> medium -> hard.
 
-Defaults the paper does not publish (chosen here, see README.md):
+Defaults the paper does not publish (chosen here, see docs/sft.md):
 - disjoint stages (`cumulative: false`): each stage trains only its own bucket;
 - `epochs_per_stage: 4`: every trajectory is seen 4 times, exactly the paper's 4 epochs,
   so the curriculum changes the order of the data and nothing else (same compute, same
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -119,8 +120,7 @@ class CurriculumConfig(BaseModel):
         values = sorted(difficulties)
         bounds = [min(0.0, values[0])]
         for pct in self.bucket_percentiles:
-            q = _percentile(values, pct)
-            bounds.append(max(q, bounds[-1] + 1e-6))  # ties: keep the buckets non-empty ranges
+            bounds.append(_cut(values, pct, above=bounds[-1]))
         bounds.append(max(values[-1], bounds[-1] + 1e-6))
         buckets = [
             Bucket(name=b.name, low=lo, high=hi)
@@ -129,12 +129,15 @@ class CurriculumConfig(BaseModel):
         return self.model_copy(update={"buckets": buckets, "bucket_percentiles": None})
 
 
-def _percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Linear-interpolated percentile (numpy's default) of ascending values."""
-    pos = (len(sorted_values) - 1) * pct / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+def _cut(sorted_values: Sequence[float], pct: float, above: float) -> float:
+    """The bucket bound (> `above`) that leaves the count of smaller values closest to
+    `pct` % of them. Bounds fall on data values, so tied values (turn counts are integers)
+    stay in one bucket: 15 eights and 13 nines cut at 33 % give [0, 9) and [9, ...), not
+    an empty first bucket and every eight in the second."""
+    target = len(sorted_values) * pct / 100
+    candidates = [v for v in dict.fromkeys(sorted_values) if v > above]
+    candidates.append(sorted_values[-1] + 1)
+    return min(candidates, key=lambda c: (abs(bisect_left(sorted_values, c) - target), c))
 
 
 def bucket_of(value: float, config: CurriculumConfig) -> str | None:
@@ -203,8 +206,12 @@ class CurriculumSchedule:
     def render(self) -> str:
         lines = [f"curriculum: {len(self.stages)} stage(s)"]
         bounds = {name: (lo, hi) for name, lo, hi in self.ranges}
+        last = self.ranges[-1][0] if self.ranges else None
         for k, s in enumerate(self.stages):
-            span = f" [{bounds[s.name][0]:g}, {bounds[s.name][1]:g})" if s.name in bounds else ""
+            close = "]" if s.name == last else ")"  # the last bucket also takes its high
+            span = (
+                f" [{bounds[s.name][0]:g}, {bounds[s.name][1]:g}{close}" if s.name in bounds else ""
+            )
             lines.append(
                 f"  stage {k} {s.name}{span}: {len(s.indices)} examples x {s.epochs} epochs"
             )

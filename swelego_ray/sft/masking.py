@@ -3,7 +3,7 @@
 A masked turn stays in the context but gets no loss (labels -100 on the whole turn). The
 rules read the turn's own call(s) and the observation that follows it (the tool/user
 messages up to the next assistant turn). They are applied in the order below; the first
-that fires names the reason. The exact rule set is documented in swelego_ray/sft/README.md.
+that fires names the reason. The exact rule set is documented in docs/sft.md.
 
 1. explicit          `turn_mask` already present in the data wins (True masks, False trains),
                      also on the final turn.

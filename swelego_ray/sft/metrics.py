@@ -6,7 +6,11 @@ row's window), trained_tokens, masked_fraction (tokens of error-masked assistant
 all assistant tokens: the data report's `masked_token_fraction`, here over the batches
 actually run), no_loss_fraction (share of real tokens without loss: prompts,
 observations, masked turns), padding_fraction (share of pad positions in the batches),
-step_time_s, window_s (wall time the row covers), real_tokens and pad_tokens.
+step_time_s, window_s (wall time the row covers), real_tokens and pad_tokens, and the
+profile of the row's optimizer steps (seconds, mean over ranks): time_data_s (collation),
+time_sync_s (waiting for the token count's all-reduce: mostly the slowest rank's lead),
+time_compute_s (forward + backward, with the gradient collectives), time_optim_s
+(clipping + optimizer); window_s minus their sum is logging and checkpointing.
 
 The same scalars go to TensorBoard (`out`/tensorboard/, see swelego_ray.sft._runtime).
 """
@@ -30,6 +34,19 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return [rows[s] for s in sorted(rows)]
 
 
+def run_masked_fraction(rows: list[dict[str, Any]]) -> float | None:
+    """Masked tokens / assistant tokens over all rows (token-weighted, as the data report's
+    `masked_token_fraction`); None when the rows do not carry it."""
+    masked = assistant = 0.0
+    for r in rows:
+        frac, trained = r.get("masked_fraction"), r.get("trained_tokens")
+        if frac is None or trained is None or frac >= 1.0:
+            continue
+        assistant += trained / (1.0 - frac)
+        masked += frac * trained / (1.0 - frac)
+    return masked / assistant if assistant else None
+
+
 def plot_metrics(rows: list[dict[str, Any]], out_png: str | Path, *, title: str = "") -> Path:
     """One panel per metric against the step, curriculum stages shaded and named."""
     import matplotlib
@@ -50,6 +67,10 @@ def plot_metrics(rows: list[dict[str, Any]], out_png: str | Path, *, title: str 
             ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, marker=marker, ms=3)
         ax.set_title(key, fontsize=10)
         ax.grid(alpha=0.3)
+        overall = run_masked_fraction(rows) if key == "masked_fraction" else None
+        if overall is not None:  # per-step values swing with the batch; this is the report's
+            ax.axhline(overall, color="grey", ls="--", lw=1)
+            ax.set_title(f"{key} (dashed: whole run {overall:.1%})", fontsize=10)
         for i, (name, lo, hi) in enumerate(spans):
             ax.axvspan(lo - 0.5, hi + 0.5, color=f"C{i % 10}", alpha=0.08)
             if key == "loss":

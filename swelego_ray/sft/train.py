@@ -22,11 +22,12 @@ restarted recipe resumes from the last checkpoint's step, sampler position and R
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +143,16 @@ class SFTRecipe:
         self.save_checkpoint()
 
     def _optimizer_step(self, micro_batches: list[list[int]]) -> dict[str, float]:
+        """One optimizer step; its stats carry the wall time of each phase (the profile:
+        collation, waiting for the token count's all-reduce, forward + backward with the
+        gradient collectives, clipping + optimizer)."""
+        t0 = time.perf_counter()
         batches = [collate(self.data.rows(ix), self.tokenizer.pad_token_id) for ix in micro_batches]
         local = [sum(b.loss_tokens for b in batches), sum(b.real_tokens for b in batches)]
         masked = float(sum(self.data.masked_tokens(ix) for ix in micro_batches))
+        t1 = time.perf_counter()
         global_loss_tokens, _ = par.all_reduce_sum(local, self.device)
+        t2 = time.perf_counter()
         scale = self.world_size / max(global_loss_tokens, 1.0)
         loss_sum = 0.0
         for i, batch in enumerate(batches):
@@ -154,6 +161,7 @@ class SFTRecipe:
                 loss = micro_batch_loss_sum(self.model, batch.to(self.device))
             (loss * scale).backward()
             loss_sum += loss.item()
+        t3 = time.perf_counter()
         grad_norm = float("nan")
         if global_loss_tokens > 0:
             if self.config.max_grad_norm is not None:
@@ -173,6 +181,10 @@ class SFTRecipe:
             "masked_tokens": masked,
             "grad_norm": grad_norm,
             "lr": lr,
+            "time_data_s": t1 - t0,
+            "time_sync_s": t2 - t1,
+            "time_compute_s": t3 - t2,
+            "time_optim_s": time.perf_counter() - t3,
         }
 
     def _log(self, summary: dict[str, float]) -> None:
@@ -202,6 +214,8 @@ class SFTRecipe:
                 checkpoint=Checkpoint.from_directory(tmp),
                 checkpoint_dir_name=f"step_{p.step:08d}",
             )
+        if self.rank == 0:
+            logger.info("checkpoint step %d [%s] saved", p.step, p.stage_name)
         self.files.upload_metrics()
 
     def export(self) -> None:
@@ -232,22 +246,27 @@ class _Window:
     """Sums step stats between two log rows; one all-reduce turns them into global rates."""
 
     KEYS = ("loss_sum", "loss_tokens", "real_tokens", "pad_tokens", "masked_tokens")
+    TIMES = ("time_data_s", "time_sync_s", "time_compute_s", "time_optim_s")
 
     def __init__(self) -> None:
-        self.sums = [0.0] * (len(self.KEYS) + 1)
+        self.sums = [0.0] * (len(self.KEYS) + len(self.TIMES) + 1)
         self.last: dict[str, float] = {}
         self.t0 = time.perf_counter()
 
     def add(self, s: dict[str, float]) -> None:
-        for i, k in enumerate(self.KEYS):
+        for i, k in enumerate(self.KEYS + self.TIMES):
             self.sums[i] += s[k]
         self.sums[-1] += 1
         self.last = s
 
     def flush(self, device: torch.device) -> dict[str, float]:
-        loss_sum, loss_tok, real, pad, masked, steps = par.all_reduce_sum(self.sums, device)
+        totals = par.all_reduce_sum(self.sums, device)
+        loss_sum, loss_tok, real, pad, masked = totals[: len(self.KEYS)]
+        steps = totals[-1]
         elapsed = time.perf_counter() - self.t0
         world = par.world()[1]
+        times = totals[len(self.KEYS) : -1]  # summed over ranks: the mean rank's seconds
+        phases = {k: t / world for k, t in zip(self.TIMES, times, strict=True)}
         out = {
             "loss": loss_sum / max(loss_tok, 1.0),
             "lr": self.last["lr"],
@@ -261,8 +280,9 @@ class _Window:
             "window_s": elapsed,
             "real_tokens": real,
             "pad_tokens": pad,
+            **phases,
         }
-        self.sums = [0.0] * (len(self.KEYS) + 1)
+        self.sums = [0.0] * len(self.sums)
         self.t0 = time.perf_counter()
         return out
 
@@ -276,9 +296,30 @@ def _param_groups(model: torch.nn.Module) -> tuple[list, list]:
     return decay, no_decay
 
 
+RAY_TRAIN_CHATTY_MODULES = (
+    "ray.train.v2._internal.execution.storage",  # "Checkpoint successfully created at"
+    "ray.train.v2._internal.execution.context",  # "Reporting training result"
+)
+"""Ray Train modules that log one line per rank for every checkpoint; rank 0 of the
+recipe logs one line per checkpoint instead (SWELEGO_LOG_LEVEL=DEBUG keeps them)."""
+
+
+def _quiet_ray_train_checkpoint_lines() -> None:
+    import importlib.util
+
+    for module in RAY_TRAIN_CHATTY_MODULES:
+        spec = importlib.util.find_spec(module)
+        # a module's logger is named after the module or, in some, after its file path
+        for name in (module, spec.origin if spec and spec.origin else module):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """The TorchTrainer entry point: construct, setup, train, save, cleanup."""
-    logging.basicConfig(level=os.environ.get("SWELEGO_LOG_LEVEL", "INFO"))
+    level = os.environ.get("SWELEGO_LOG_LEVEL", "INFO")
+    logging.basicConfig(level=level)
+    if level.upper() != "DEBUG":
+        _quiet_ray_train_checkpoint_lines()
     config = SFTConfig.model_validate(loop_config["config"])
     recipe = SFTRecipe(config, PreparedData(**loop_config["prepared"]), loop_config.get("on_step"))
     recipe.setup()
@@ -291,6 +332,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                  "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_EC2_METADATA_DISABLED",
                  "SWELEGO_LOG_LEVEL")  # fmt: skip
+
+
+PREEMPTION_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
 
 def _forwarded_env() -> dict[str, str]:
@@ -306,6 +350,22 @@ def _state_api_available() -> bool:
         return bool(ray._private.worker.global_worker.node.webui_url)
     except AttributeError:
         return True  # cannot tell: keep Ray Train's defaults
+
+
+@contextlib.contextmanager
+def _local_cluster_quiet(local: bool) -> Iterator[None]:
+    """On a local cluster without a dashboard, fit without Ray Train's PreemptionWatcher: it
+    watches for cloud node preemption notices (a local node has none) and its actor start
+    prints a `core_worker.cc` error line on every run. The driver's environment reaches
+    the controller; a value the user set is kept."""
+    if not local or PREEMPTION_ENV in os.environ:
+        yield
+        return
+    os.environ[PREEMPTION_ENV] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop(PREEMPTION_ENV, None)
 
 
 def _trainer_without_pg_cleaner() -> type:
@@ -338,22 +398,27 @@ def run_sft(
 
     from swelego_ray._ray import init_ray
     from swelego_ray.engine import require_resources
-    from swelego_ray.sft._runtime import check_resume, finish_run, preflight
+    from swelego_ray.sft._runtime import check_resume, finish_run, has_checkpoints, preflight
     from swelego_ray.sft.config import resolve_paths
     from swelego_ray.storage import ray_storage
 
     config = resolve_paths(config)
     preflight(config)
     resources = {"CPU": config.cpus_per_worker} | ({"GPU": 1} if config.use_gpu else {})
-    if config.workers:  # a GPU no node has is an error now, not a wait without end
+    what = f"SFT ({config.workers} Ray Train workers)"
+    resuming = bool(config.workers) and has_checkpoints(config)
+    if config.workers and not resuming:  # a GPU no node has: an error before tokenising
         init_ray()
-        require_resources(resources, what=f"SFT ({config.workers} Ray Train workers)")
+        require_resources(resources, what=what)
     prepared, funnel = prepare_data(config, echo)
-    if config.workers:
+    if config.workers:  # a resume with other settings: refused before Ray starts
         check_resume(config, prepared)
     init_ray()
+    if resuming:
+        require_resources(resources, what=what)
     storage_path, storage_fs = ray_storage(RunFiles.checkpoints_uri(config.out))
-    trainer_cls = TorchTrainer if _state_api_available() else _trainer_without_pg_cleaner()
+    local = not _state_api_available()
+    trainer_cls = _trainer_without_pg_cleaner() if local else TorchTrainer
     trainer = trainer_cls(
         train_loop_per_worker,
         train_loop_config={
@@ -374,5 +439,6 @@ def run_sft(
             worker_runtime_env={"env_vars": _forwarded_env()},
         ),
     )
-    result = trainer.fit()
+    with _local_cluster_quiet(local):
+        result = trainer.fit()
     return finish_run(config, result, prepared, funnel)

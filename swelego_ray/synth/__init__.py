@@ -1,9 +1,10 @@
 """Task synthesis: repositories -> validated SWE-bench-format tasks.
 
 Strategies propose candidates (`ast`: libcst bug transforms; `history`: fix commits; plug-
-ins such as `llm` register themselves), the spine validates them (>= 1 FAIL_TO_PASS and
-PASS_TO_PASS, stable over repeated runs), a writer adds problem statements that do not
-reveal the fix.
+ins register themselves: `llm` rewrites, `prs` merged pull requests that close an issue),
+the spine validates them (>= 1 FAIL_TO_PASS and PASS_TO_PASS, stable over repeated runs),
+a writer adds problem statements that do not reveal the fix (a mined pull request keeps
+its issue's text).
 
     from swelego_ray.synth import RepoInput, SynthConfig, run_synthesis
     report = run_synthesis(SynthConfig(repos=[RepoInput(path="repos/acme__calc")],
@@ -11,7 +12,13 @@ reveal the fix.
 """
 
 from swelego_ray.synth.candidates import Candidate, Features, Origin
-from swelego_ray.synth.config import HistoryConfig, RepoInput, SynthConfig, read_repos_list
+from swelego_ray.synth.config import (
+    HistoryConfig,
+    PRConfig,
+    RepoInput,
+    SynthConfig,
+    read_repos_list,
+)
 from swelego_ray.synth.funnel import STAGES, SynthFunnel
 from swelego_ray.synth.repos import RepoSnapshot, is_source_path, is_test_path
 from swelego_ray.synth.run import SynthDrop, SynthReport, propose, run_synthesis
@@ -33,6 +40,7 @@ __all__ = [
     "Features",
     "HistoryConfig",
     "Origin",
+    "PRConfig",
     "RepoInput",
     "RepoSnapshot",
     "StatementWriter",

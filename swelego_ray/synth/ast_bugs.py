@@ -14,6 +14,7 @@ from swelego_ray.synth.candidates import Candidate, Features, Origin
 from swelego_ray.synth.diffs import changed_line_count, diff_hash, file_diff
 from swelego_ray.synth.funnel import SynthFunnel
 from swelego_ray.synth.repos import RepoSnapshot
+from swelego_ray.synth.splice import ModuleText
 from swelego_ray.synth.targets import Target, find_function, find_targets
 from swelego_ray.synth.transforms import TRANSFORMS, transform
 
@@ -44,24 +45,22 @@ def attempts(targets: list[Target], names: list[str], seed: int) -> Iterator[tup
             yield target, per_target[target][round_]
 
 
-def rewrite(module: cst.Module, target: Target, name: str, seed: int) -> tuple[str | None, str]:
+def rewrite(
+    module: cst.Module | ModuleText, target: Target, name: str, seed: int
+) -> tuple[str | None, str]:
     """(new module text, "") or (None, drop reason) for one attempt."""
     cls = TRANSFORMS[name]
     if cls.needs_method and (not target.is_method or target.class_members < 2):
         return None, "not_a_method"
-    func = find_function(module, target.qualname)
+    text = module if isinstance(module, ModuleText) else ModuleText(module)
+    func = find_function(text.module, target.qualname)
     if func is None:
         return None, "target_not_found"
     try:
         new = transform(name, seed).apply(func)
         if new is None:
             return None, "no_site"
-        changed = (
-            module.deep_remove(func)
-            if isinstance(new, cst.RemovalSentinel)
-            else (module.deep_replace(func, new))
-        )
-        return changed.code, ""  # type: ignore[union-attr]
+        return text.replaced(func, new), ""
     except Exception as exc:  # a transform that cannot rewrite this code: recorded
         return None, f"transform_error:{type(exc).__name__}"
 
@@ -72,6 +71,7 @@ def ast_candidates(
     """Up to `cfg.budget()` distinct, compiling candidate bugs of `snapshot`, the same for
     the same seed. Every attempt is counted in `funnel` (with its drop reason)."""
     targets, modules = find_targets(snapshot, min_statements=cfg.min_statements)
+    texts = {path: ModuleText(module) for path, module in modules.items()}
     names = cfg.transforms or list(TRANSFORMS)
     seen: set[str] = set()
     out: list[Candidate] = []
@@ -84,7 +84,7 @@ def ast_candidates(
             continue  # not an attempt: the family needs a method
         funnel.reach(key, "candidates")
         old = snapshot.read(target.file) or ""
-        new, reason = rewrite(modules[target.file], target, name, seed)
+        new, reason = rewrite(texts[target.file], target, name, seed)
         if new is None or new == old:
             funnel.drop(key, reason or "unchanged")
             continue

@@ -27,18 +27,18 @@ class Origin(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    strategy: str  # ast | history | (a plug-in strategy, e.g. llm)
-    transform: str  # the transform family; history: "commit"
+    strategy: str  # ast | history | (a plug-in strategy, e.g. llm, prs)
+    transform: str  # the transform family; history: "commit"; prs: "pull_request"
     seed: int | None = None
     file: str = ""
     function: str = ""  # qualified name (Class.method)
-    commit: str = ""  # history: the mined commit
+    commit: str = ""  # history: the mined commit; prs: the merge commit (else PR head)
     explanation: str = ""  # one sentence on what changed (never shown to the solver)
 
 
 class Candidate(BaseModel):
     """A proposed task. Synthetic: `bug_patch` breaks the snapshot, `patch` (its reverse)
-    fixes it. Real (history): `patch` fixes `base_commit`, `test_patch` tests it."""
+    fixes it. Real (history, prs): `patch` fixes `base_commit`, `test_patch` tests it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,6 +55,7 @@ class Candidate(BaseModel):
     created_at: str = ""
     env_spec: EnvSpec | None = None
     hint: str = ""  # history: the commit message, for the statement writer
+    problem_statement: str = ""  # prs: the linked issue's text (no writer involved)
     extra_meta: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -80,6 +81,7 @@ class Candidate(BaseModel):
             test_patch=self.test_patch,
             bug_patch=self.bug_patch,
             created_at=self.created_at,
+            problem_statement=self.problem_statement,
             provenance=self.provenance,
             env_spec=self.env_spec,
             meta=meta,

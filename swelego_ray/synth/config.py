@@ -37,6 +37,46 @@ class HistoryConfig(BaseModel):
     """Files changed (source + tests), inclusive bounds."""
 
 
+class PRConfig(BaseModel):
+    """Where the `prs` strategy reads pull requests, and which it keeps (SWE-rebench-style
+    filters; the defaults are the project's choice)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dump: str | None = None
+    """A JSONL dump of GitHub API pull request objects (offline; docs/synthesis.md)."""
+    api_url: str | None = None
+    """The GitHub REST API (https://api.github.com) when online; with `dump`, not both."""
+    token_env: str = "GITHUB_TOKEN"
+    """The environment variable holding the API token (none: unauthenticated, 60/h)."""
+    max_pulls: int = Field(1000, ge=1)
+    """Closed pull requests looked at per repository, newest first."""
+    min_files: int = Field(1, ge=1)
+    max_files: int = Field(15, ge=1)
+    """Files the pull request changes (source + tests), inclusive bounds."""
+    require_issue: bool = True
+    """Keep only pull requests that close an issue (its text is the problem statement)."""
+    require_test_change: bool = True
+    require_source_change: bool = True
+    """... a library Python file (not tests, docs, examples, setup)."""
+    min_issue_words: int = Field(5, ge=0)
+    """Shorter issue texts (title + body) say too little to solve the task from."""
+    max_patch_lines: int | None = Field(None, ge=1)
+    """Gold patches changing more lines are dropped (None: no bound)."""
+    created_after: str | None = None
+    """Only pull requests created at or after this ISO date (e.g. past a model's cut-off)."""
+    max_rate_wait_s: float = Field(3600.0, ge=0)
+    """The longest wait for a reset rate limit before the repository's listing fails."""
+
+    @model_validator(mode="after")
+    def _check(self) -> PRConfig:
+        if self.dump and self.api_url:
+            raise ValueError("prs: give dump (offline) or api_url (online), not both")
+        if self.min_files > self.max_files:
+            raise ValueError(f"prs: min_files {self.min_files} > max_files {self.max_files}")
+        return self
+
+
 class SynthConfig(StageRunConfig):
     """One synthesis run; rejected as a whole before any work. Run settings (backend,
     workers, limits, Ray) are StageRunConfig's, passed on to validation."""
@@ -56,11 +96,15 @@ class SynthConfig(StageRunConfig):
     min_statements: int = Field(3, ge=1)
     """Functions with fewer statements are not targets."""
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    prs: PRConfig = Field(default_factory=PRConfig)
     runs: int = Field(2, ge=1)
     """Validation runs of each state; a test whose outcome changes between runs is flaky."""
     min_pass_to_pass: int = Field(1, ge=0)
     statement_writer: str = "template"
     """Who writes problem statements: `template` (no model), or a registered plug-in."""
+    statement_fallback: str | None = None
+    """The writer used when `statement_writer`'s statement is rejected (e.g. `template`
+    behind `llm`): the task is kept, the rejection noted in the funnel. None: dropped."""
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per plug-in settings (a strategy's or statement writer's name -> its options),
     validated by the plug-in itself (e.g. {"llm": {"url": ...}})."""
@@ -83,6 +127,10 @@ class SynthConfig(StageRunConfig):
             )
         if len(set(self.strategies)) != len(self.strategies):
             raise ValueError(f"strategies {self.strategies}: each at most once")
+        if "prs" in self.strategies and not (self.prs.dump or self.prs.api_url):
+            raise ValueError("strategy prs needs prs.dump (--pr-dump FILE) or prs.api_url")
+        if self.statement_fallback == self.statement_writer:
+            raise ValueError(f"statement_fallback {self.statement_fallback!r} is the writer")
         bad = [t for t in self.transforms or [] if t not in TRANSFORMS]
         if bad:
             raise ValueError(f"transforms {bad}: known: {', '.join(TRANSFORMS)}")

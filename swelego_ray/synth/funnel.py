@@ -1,5 +1,6 @@
 """The synthesis funnel, per strategy and transform: candidates -> applied -> compiles ->
-FAIL_TO_PASS >= 1 -> stable -> written, with the reason of every drop."""
+FAIL_TO_PASS >= 1 -> stable -> written, with the reason of every drop, and notes on items
+that went on (e.g. a rejected model statement replaced by the fallback writer's)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,23 @@ STAGES = ("candidates", "applied", "compiles", "fail_to_pass", "stable", "writte
 
 @dataclass
 class StageCounts:
-    """How many items reached each stage, and why the others stopped."""
+    """How many items reached each stage, why the others stopped, and what happened to
+    items that went on (notes, not drops)."""
 
     reached: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: StageCounts) -> None:
         self.reached.update(other.reached)
         self.dropped.update(other.dropped)
+        self.notes.update(other.notes)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **{stage: self.reached[stage] for stage in STAGES},
             "dropped": dict(self.dropped.most_common()),
+            "notes": dict(self.notes.most_common()),
         }
 
 
@@ -47,6 +52,10 @@ class SynthFunnel:
 
     def drop(self, key: tuple[str, str], reason: str) -> None:
         self._row(key).dropped[reason] += 1
+
+    def note(self, key: tuple[str, str], what: str) -> None:
+        """Count an event of an item that went on (it is no drop)."""
+        self._row(key).notes[what] += 1
 
     def total(self) -> StageCounts:
         out = StageCounts()
@@ -90,4 +99,5 @@ class SynthFunnel:
         total = self.total()
         lines.append(f"{'total':36}" + "".join(f"{total.reached[s]:>13}" for s in STAGES))
         lines += [f"  dropped {reason}: {n}" for reason, n in total.dropped.most_common()]
+        lines += [f"  note {what}: {n}" for what, n in total.notes.most_common()]
         return "\n".join(lines)

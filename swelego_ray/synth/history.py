@@ -36,9 +36,31 @@ def _diff(snapshot: RepoSnapshot, parent: str, commit: str, paths: list[str]) ->
                 parent, commit, "--", *paths)  # fmt: skip
 
 
-def _split(files: list[str]) -> tuple[list[str], list[str]]:
+def split_paths(files: list[str]) -> tuple[list[str], list[str]]:
+    """Changed paths -> (non-test paths, test paths): what goes to `patch` and to
+    `test_patch` (the `prs` strategy splits a pull request's diff the same way)."""
     tests = [f for f in files if is_test_path(f)]
     return [f for f in files if f not in tests], tests
+
+
+def change_rejection(
+    sources: list[str],
+    tests: list[str],
+    min_files: int,
+    max_files: int,
+    *,
+    need_tests: bool = True,
+    need_source: bool = True,
+) -> str:
+    """Why a change split by `split_paths` is not a real task ("" when it is one): no test
+    change, no library Python change, or a number of changed files outside the bounds."""
+    if need_tests and not tests:
+        return "no_test_change"
+    if need_source and not any(is_source_path(f) for f in sources):
+        return "no_source_change"
+    if not min_files <= len(sources) + len(tests) <= max_files:
+        return "files_out_of_bounds"
+    return ""
 
 
 def _compiles(snapshot: RepoSnapshot, commit: str, files: list[str]) -> bool:
@@ -60,13 +82,7 @@ def _compiles(snapshot: RepoSnapshot, commit: str, files: list[str]) -> bool:
 def _rejection(cfg: SynthConfig, parents: list[str], sources: list[str], tests: list[str]) -> str:
     if not parents:
         return "root_commit"
-    if not tests:
-        return "no_test_change"
-    if not any(is_source_path(f) for f in sources):
-        return "no_source_change"
-    if not cfg.history.min_files <= len(sources) + len(tests) <= cfg.history.max_files:
-        return "files_out_of_bounds"
-    return ""
+    return change_rejection(sources, tests, cfg.history.min_files, cfg.history.max_files)
 
 
 def history_candidates(
@@ -87,7 +103,7 @@ def history_candidates(
         if parents:
             names = _git(snapshot, "diff", "--name-only", "-z", "--no-renames", parents[0], sha)
             files = sorted(f for f in names.split("\0") if f)
-        sources, tests = _split(files)
+        sources, tests = split_paths(files)
         reason = _rejection(cfg, parents, sources, tests)
         if reason:
             funnel.drop(KEY, reason)

@@ -27,7 +27,14 @@ import jinja2
 import libcst as cst
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from swelego_ray.llm import LLMClient, LLMConfig, LLMError, Message, SamplingSettings
+from swelego_ray.llm import (
+    ContextTooLong,
+    LLMClient,
+    LLMConfig,
+    LLMError,
+    Message,
+    SamplingSettings,
+)
 from swelego_ray.llm.batch import RayDataLLMConfig, generate_batch
 from swelego_ray.schema import Provenance
 from swelego_ray.storage import content_hash
@@ -64,7 +71,8 @@ class Reject(StrEnum):
     SIGNATURE_CHANGED = "signature_changed"
     IDENTICAL = "identical"  # same code as the original (formatting and comments aside)
     TARGET_NOT_FOUND = "target_not_found"  # the qualified name is not in the source
-    LLM_ERROR = "llm_error"  # the request failed (detail: the error)
+    PROMPT_TOO_LONG = "prompt_too_long"  # over the served model's context window
+    LLM_ERROR = "llm_error"  # the request failed otherwise (detail: the error)
 
 
 @dataclass(frozen=True)
@@ -289,8 +297,8 @@ def rewrite_function(
     try:
         answer = client.chat(messages, **sampling)
     except LLMError as exc:
-        detail = f"{type(exc).__name__}: {exc}"
-        return RewriteResult(qualname, variant, None, Reject.LLM_ERROR, detail)
+        reject = Reject.PROMPT_TOO_LONG if isinstance(exc, ContextTooLong) else Reject.LLM_ERROR
+        return RewriteResult(qualname, variant, None, reject, f"{type(exc).__name__}: {exc}")
     return judge_rewrite(
         source, qualname, variant, answer.text, answer.prompt_tokens, answer.completion_tokens
     )

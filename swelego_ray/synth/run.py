@@ -4,7 +4,9 @@ DIR/tasks.jsonl, DIR/tasks.parquet, DIR/funnel.json.
 Candidates come from the strategies (deterministic for a seed); validation is the spine's
 `run_validation` (one environment and one clean-suite baseline per repository snapshot,
 every result stored under a content key, so a rerun reuses them); statements come from
-the configured writer, and a statement quoting the fix is rejected.
+the configured writer, and a statement quoting the fix is rejected (the task dropped, or
+given the fallback writer's statement, the rejection noted in the funnel); a task mined
+from a pull request keeps its linked issue's text.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swelego_ray import __version__
 from swelego_ray.runconfig import StageRunConfig
-from swelego_ray.schema import Task, write_tasks
+from swelego_ray.schema import Provenance, Task, write_tasks
 from swelego_ray.storage import Store, writable_store
 from swelego_ray.synth.candidates import Candidate
 from swelego_ray.synth.config import SynthConfig
@@ -107,6 +109,7 @@ def run_synthesis(
     `cfg.statement_writer` (e.g. a model-backed writer built by the caller)."""
     store = writable_store(cfg.out)
     writer = writer or statement_writer(cfg.statement_writer, cfg)
+    fallback = statement_writer(cfg.statement_fallback, cfg) if cfg.statement_fallback else None
     started = time.time()
     funnel = SynthFunnel()
     candidates = propose(cfg, funnel, console)
@@ -118,7 +121,7 @@ def run_synthesis(
     validation = _validate(cfg, store) if to_run else ValidationReport()
     validation = _bug_limit_hits(cfg, store, candidates, validation, hits)
     funnel.reused = int(validation.funnel.get("reused_from_earlier_run", 0)) + len(hits)
-    report = _finish(cfg, store, candidates, validation, funnel, writer)
+    report = _finish(cfg, store, candidates, validation, funnel, writer, fallback)
     report.full_suite_runs = _suite_runs(cfg, store)
     _write(cfg, store, report, funnel, started, len(candidates))
     _say(console, funnel.render())
@@ -161,7 +164,7 @@ def _bug_limit_hits(
     """Synthetic candidates dropped because their suite hit the deadline, the memory or
     the disk limit become `bug_<reason>` (a verdict on the bug: the clean suite ran within
     the same limits), remembered for later runs."""
-    synthetic = {c.instance_id for c in candidates if c.origin.strategy != "history"}
+    synthetic = {c.instance_id for c in candidates if c.provenance is not Provenance.REAL}
     limits = cfg.limits.model_dump(mode="json")
     try:
         hits = store.read_json(_LIMIT_HITS)  # every earlier hit, whatever its limits
@@ -195,8 +198,10 @@ def _finish(
     validation: ValidationReport,
     funnel: SynthFunnel,
     writer: StatementWriter,
+    fallback: StatementWriter | None = None,
 ) -> SynthReport:
-    """Funnel the validation verdicts, write statements, apply the per-repo budget."""
+    """Funnel the validation verdicts, apply the per-repo budget, write statements (the
+    fallback writer's when the writer's is rejected)."""
     kept = {t.instance_id: t for t in validation.kept}
     dropped = {d.instance_id: d for d in validation.dropped}
     report = SynthReport()
@@ -221,18 +226,19 @@ def _finish(
             continue
         funnel.reach(key, "fail_to_pass")
         funnel.reach(key, "stable")
-        try:
-            statement = writer.write(task, _evidence(store, task, cand))
-        except Exception as exc:  # a writer's failure is this task's, not the run's
-            why = getattr(exc, "reason", None) or type(exc).__name__  # a writer's named reason
-            drop(f"statement_failed:{why}", detail=str(exc)[:2000])
-            continue
-        if leaks := leaked_lines(statement, task.patch):
-            drop(STATEMENT_LEAKS, detail=f"quotes the fix: {leaks[:3]}")
-            continue
-        if written[task.repo] >= cfg.max_per_repo:
+        if written[task.repo] >= cfg.max_per_repo:  # before the statement: no model asked
             drop(OVER_BUDGET)
             continue
+        statement = cand.problem_statement  # a real issue's own words, kept as they are
+        if not statement:
+            evidence = _evidence(store, task, cand)
+            statement, reason, detail = _statement(writer, task, evidence)
+            if statement is None and fallback is not None:
+                funnel.note(key, f"{reason}->{fallback.name}")
+                statement, reason, detail = _statement(fallback, task, evidence)
+            if statement is None:
+                drop(reason, detail=detail)
+                continue
         written[task.repo] += 1
         funnel.reach(key, "written")
         # meta in key order: a reused result (read back from the store) and a fresh one
@@ -241,6 +247,21 @@ def _finish(
         report.tasks.append(task.model_copy(update={"problem_statement": statement, "meta": meta}))
     report.per_repo = dict(written)
     return report
+
+
+def _statement(
+    writer: StatementWriter, task: Task, evidence: Evidence
+) -> tuple[str | None, str, str]:
+    """(statement, "", "") or (None, drop reason, detail): the writer failed or refused
+    (`statement_failed:<its reason>`), or its statement quotes the fix."""
+    try:
+        statement = writer.write(task, evidence)
+    except Exception as exc:  # a writer's failure is this task's, not the run's
+        why = getattr(exc, "reason", None) or type(exc).__name__  # the writer's reason
+        return None, f"statement_failed:{why}", str(exc)[:2000]
+    if leaks := leaked_lines(statement, task.patch):
+        return None, STATEMENT_LEAKS, f"quotes the fix: {leaks[:3]}"
+    return statement, "", ""
 
 
 def _drop(
@@ -301,12 +322,15 @@ def _broken_output(vstore: Store, task: Task) -> str:
 
 
 def _suite_runs(cfg: SynthConfig, store: Store) -> int:
-    """Suite runs validation did in total (baselines + candidates, x runs), from its
-    summary (the numbers of this run, whatever an earlier one reused)."""
+    """Suite runs validation did in total (baselines + candidates, x runs, less the runs of
+    candidates that stopped early), from its summary (the numbers of this run, whatever an
+    earlier one reused)."""
     try:
         summary = store.read_json("validate/validation.json")
     except KeyError:
         return 0
+    if "suite_runs" in summary:  # candidates with no FAIL_TO_PASS left stop early
+        return int(summary["suite_runs"])
     validated = summary["funnel"]["in"] - summary["funnel"]["reused_from_earlier_run"]
     baselines = summary["baselines"] - summary["baselines_reused"]
     return (validated + baselines) * cfg.runs

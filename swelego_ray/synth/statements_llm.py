@@ -5,9 +5,10 @@ never revealing the fix.
                              failing_tests=[...], test_output="...")
     result.statement or result.reject
 
-`check_statement` is the pure check every statement passes: not empty, no diff quoted, no
-line the gold patch adds (`swelego_ray.synth.statements.leaked_lines`, the check the
-pipeline applies to every writer). Importing this module registers the `llm` statement
+`check_statement` is the pure check every statement passes: not empty, not garbled (no
+control characters or undecodable bytes), no diff quoted, no line the gold patch adds
+(`swelego_ray.synth.statements.leaked_lines`, the check the pipeline applies to every
+writer). Importing this module registers the `llm` statement
 writer (`statement_writer="llm"`, settings in `cfg.options["llm"]`); a rejected statement
 raises `StatementRejected`, whose `reason` names the rejection.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from swelego_ray.llm import LLMClient, LLMError, Message
+from swelego_ray.llm import ContextTooLong, LLMClient, LLMError, Message
 from swelego_ray.schema import Task
 from swelego_ray.synth.llm_rewrite import llm_options, render_prompt
 from swelego_ray.synth.statements import Evidence, leaked_lines, register_statement_writer
@@ -37,15 +38,19 @@ NO_BUG_PATCH = "(no diff available: the bug is in the repository as it is)"
 
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
 _DIFF_MARKERS = re.compile(r"^(diff --git |@@ -\d|--- a/|\+\+\+ b/)", re.MULTILINE)
+# control characters but tab and newline, and U+FFFD (bytes that did not decode)
+_GARBLED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 
 
 class StatementReject(StrEnum):
     """Why a model-written statement is not used (funnel drop reasons)."""
 
     EMPTY = "empty"  # nothing, or too short to describe a problem
+    GARBLED = "garbled"  # control characters or undecodable bytes: not prose
     QUOTES_DIFF = "quotes_diff"  # contains diff text
     LEAKS_FIX = "leaks_fix"  # quotes a line the gold patch adds
-    LLM_ERROR = "llm_error"  # the request failed (detail: the error)
+    PROMPT_TOO_LONG = "prompt_too_long"  # over the served model's context window
+    LLM_ERROR = "llm_error"  # the request failed otherwise (detail: the error)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ def check_statement(statement: str, gold_patch: str) -> tuple[StatementReject | 
     """(None, "") for a usable statement, else (reason, detail). Pure."""
     if len(statement.strip()) < MIN_CHARS:
         return StatementReject.EMPTY, f"{len(statement.strip())} characters"
+    if garbled := _GARBLED.findall(statement):
+        return StatementReject.GARBLED, f"{len(garbled)} control or undecodable characters"
     if marker := _DIFF_MARKERS.search(statement):
         return StatementReject.QUOTES_DIFF, f"contains {marker.group(0)!r}"
     if leaks := leaked_lines(statement, gold_patch):
@@ -124,7 +131,9 @@ def write_statement(
     try:
         answer = client.chat(messages, **sampling)
     except LLMError as exc:
-        return StatementResult(None, StatementReject.LLM_ERROR, f"{type(exc).__name__}: {exc}")
+        too_long = isinstance(exc, ContextTooLong)
+        reject = StatementReject.PROMPT_TOO_LONG if too_long else StatementReject.LLM_ERROR
+        return StatementResult(None, reject, f"{type(exc).__name__}: {exc}")
     return judge_statement(answer.text, gold_patch, answer.prompt_tokens, answer.completion_tokens)
 
 

@@ -5,8 +5,8 @@ A strategy is `fn(snapshot, cfg, funnel) -> list[Candidate]`: deterministic for 
 (strategy, family) with the reason of each drop before validation. Built in: `ast` and
 `history`. Plug-ins register themselves when their module is imported; `_PLUGINS` names
 the module that provides a strategy the registry does not hold yet (imported on first
-use), e.g. `llm` from `swelego_ray.synth.llm_rewrite`, which calls
-`register_strategy("llm", fn)` at import.
+use), e.g. `llm` from `swelego_ray.synth.llm_rewrite` and `prs` from
+`swelego_ray.synth.prs`, which call `register_strategy(name, fn)` at import.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 Strategy = Callable[[RepoSnapshot, "SynthConfig", SynthFunnel], list[Candidate]]
 
 _STRATEGIES: dict[str, Strategy] = {"ast": ast_candidates, "history": history_candidates}
-_PLUGINS: dict[str, str] = {"llm": "swelego_ray.synth.llm_rewrite"}
+_PLUGINS: dict[str, str] = {
+    "llm": "swelego_ray.synth.llm_rewrite",
+    "prs": "swelego_ray.synth.prs",
+}
 
 
 def register_strategy(name: str, fn: Strategy) -> None:

@@ -14,7 +14,13 @@ from swelego_ray.testlogs._registry import (
     get_parser,
     parse_log,
 )
-from swelego_ray.testlogs._status import StatusMap, TestStatus, lookup, strip_ansi
+from swelego_ray.testlogs._status import (
+    StatusMap,
+    TestStatus,
+    lookup,
+    not_a_test_id,
+    strip_ansi,
+)
 from swelego_ray.testlogs._unittest import parse_sympy, parse_unittest
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "TestStatus",
     "get_parser",
     "lookup",
+    "not_a_test_id",
     "parse_log",
     "parse_matplotlib",
     "parse_pytest",

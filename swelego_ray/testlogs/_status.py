@@ -80,3 +80,15 @@ def lookup(status_map: StatusMap, test_id: str) -> TestStatus | None:
     if not matches:
         return None
     return max(matches, key=_SEVERITY.__getitem__)
+
+
+# SWE-bench's pytest parser reads pytest's progress indicator as test names when a test
+# suite prints another pytest run's output (pytest-dev__pytest-5227's PASS_TO_PASS holds
+# "[100%]", "[" and "[100%]------------------------------"): no runner has such a test.
+_PROGRESS_FRAGMENT = re.compile(r"^\[(\s*\d{1,3}%\])?-*$")
+
+
+def not_a_test_id(name: str) -> bool:
+    """Whether a graded name is a log-parser artifact that no test can have (a fragment of
+    pytest's progress indicator), not a test id."""
+    return bool(_PROGRESS_FRAGMENT.match(name.strip()))

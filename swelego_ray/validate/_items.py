@@ -5,6 +5,7 @@ shared by many candidates, run once per environment and test command) and a cand
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +21,7 @@ from swelego_ray.schema import Task
 from swelego_ray.storage import result_key
 from swelego_ray.testlogs import StatusMap, TestStatus
 from swelego_ray.validate._config import ChangeKind
-from swelego_ray.validate._stability import classify
+from swelego_ray.validate._stability import Classified, classify
 
 HARNESS_VERSION = "2"
 NO_FAIL_TO_PASS = "no_fail_to_pass"
@@ -89,12 +90,19 @@ _UNDO = "/tmp/.swelego-undo.diff"  # the sandbox's private /tmp
 
 
 def _runs(
-    job: Job, change: str, name: str, logs: list[str], *, reverse: bool = False
+    job: Job,
+    change: str,
+    name: str,
+    logs: list[str],
+    *,
+    reverse: bool = False,
+    go_on: Callable[[list[dict[str, str]]], bool] | None = None,
 ) -> tuple[list[dict[str, str]], str]:
     """Run the tests `job.runs` times, each in a fresh sandbox with the test patch and
     `change` applied; appends every step's output to `logs`. Returns the status maps and,
-    with `reverse`, the diff that undoes `change` (the fix of a bug). Raises HarnessFailure
-    for infrastructure problems and _Invalid for runs without usable results."""
+    with `reverse`, the diff that undoes `change` (the fix of a bug). Stops early when
+    `go_on(maps so far)` is false. Raises HarnessFailure for infrastructure problems and
+    _Invalid for runs without usable results."""
     backend = backend_for(job.backend, job.backend_options)
     backend.prepare(job.env)
     maps, undo = [], ""
@@ -130,6 +138,8 @@ def _runs(
         if reading.problem is not None:  # tampered, contradictory or empty log
             raise _Invalid(reading.problem.value, reading.detail)
         maps.append({t: s.value for t, s in reading.statuses.items()})
+        if go_on is not None and i + 1 < job.runs and not go_on(maps):
+            break
     return maps, undo
 
 
@@ -194,17 +204,30 @@ def run_candidate(job: CandidateJob, ctx: ItemContext | None = None) -> ItemOutp
             _raise_baseline_failure(job.baseline)
         bug = job.kind is ChangeKind.BUG
         change = (task.bug_patch or task.patch) if bug else task.patch
-        maps, reverse = _runs(job, change, "candidate_patch", logs, reverse=bug)
         base_maps = [dict(m) for m in job.baseline["runs"]]
-        broken, fixed = (maps, base_maps) if bug else (base_maps, maps)
-        found = classify(_typed(broken), _typed(fixed))
+
+        def found_in(maps: list[dict[str, str]]) -> Classified:
+            broken, fixed = (maps, base_maps) if bug else (base_maps, maps)
+            return classify(_typed(broken), _typed(fixed))
+
+        # a test is FAIL_TO_PASS only with the same outcome in every run: once the runs so
+        # far leave none, more runs cannot make one (the verdict is already no_fail_to_pass)
+        maps, reverse = _runs(
+            job,
+            change,
+            "candidate_patch",
+            logs,
+            reverse=bug,
+            go_on=lambda so_far: bool(found_in(so_far).FAIL_TO_PASS),
+        )
+        found = found_in(maps)
         update: dict[str, Any] = {
             "FAIL_TO_PASS": found.FAIL_TO_PASS,
             "PASS_TO_PASS": found.PASS_TO_PASS,
             "meta": {
                 **task.meta,
                 "validation": {
-                    "runs": job.runs,
+                    "runs": len(maps),
                     "flaky": found.flaky,
                     "env_key": job.env.key,
                     "test_cmd": job.test_cmd,
@@ -215,7 +238,10 @@ def run_candidate(job: CandidateJob, ctx: ItemContext | None = None) -> ItemOutp
             update["patch"] = reverse
             update["bug_patch"] = change
         validated = task.model_copy(update=update)
-        return {"ok": True, "task": validated.model_dump(mode="json"), "flaky": found.flaky}
+        record = {"ok": True, "task": validated.model_dump(mode="json"), "flaky": found.flaky}
+        if len(maps) < job.runs:
+            record["runs_done"] = len(maps)  # stopped early: no test left to be FAIL_TO_PASS
+        return record
 
     record, logs = _guarded(body)
     return ItemOutput(record=record, files={"test_output.txt": "\n".join(logs)})

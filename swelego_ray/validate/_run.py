@@ -85,7 +85,12 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
     def reuse(record: dict) -> bool:  # infrastructure failures are retried on a rerun
         return not cfg.force and not record.get("infra", False)
 
-    base_jobs = list(plan.baselines.values())
+    # each run of a baseline is its own item: the pool runs them side by side
+    owners = [(bid, n) for bid, job in plan.baselines.items() for n in range(1, job.runs + 1)]
+    base_jobs = [
+        plan.baselines[bid].model_copy(update={"baseline_id": f"{bid}.run{n}", "runs": 1})
+        for bid, n in owners
+    ]
     base_run = run_items(
         base_jobs,
         stateless(run_baseline),
@@ -96,9 +101,9 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
         config=cfg.engine(),
         reuse=reuse,
     )
-    base_records = {
-        j.baseline_id: _record_of(r) for j, r in zip(base_jobs, base_run.results, strict=True)
-    }
+    base_records = _baseline_records(
+        [bid for bid, _ in owners], [_record_of(r) for r in base_run.results]
+    )
     jobs = _candidate_jobs(plan, base_records)
     cand_run = run_items(
         jobs,
@@ -118,8 +123,12 @@ def run_validation(cfg: ValidateConfig, *, console=None) -> ValidationReport:
         funnel.drop(d.reason)  # an InfraFailure value when d.infra
     funnel.skipped_cached = cand_run.funnel.skipped_cached
     report = ValidationReport(kept=kept, dropped=[*plan.dropped, *dropped], funnel=funnel.as_dict())
-    _write_report(cfg, store, report, started, baselines=len(base_jobs),
-                  reused=base_run.funnel.skipped_cached)  # fmt: skip
+    runs = sum(not r.cached for r in base_run.results)  # one suite run per baseline item
+    runs += sum(_suite_runs(cfg, r) for r in cand_run.results if not r.cached)
+    ran = {bid for (bid, _), r in zip(owners, base_run.results, strict=True) if not r.cached}
+    reused = len(plan.baselines) - len(ran)
+    _write_report(cfg, store, report, started, baselines=len(plan.baselines), reused=reused,
+                  suite_runs=runs)  # fmt: skip
     if console is not None:
         console.print(funnel.render())
     logger.info("%s", funnel.render())
@@ -163,6 +172,19 @@ def _plan(cfg: ValidateConfig, candidates: list[Task]) -> _Plan:
         plan.baselines.setdefault(bid, job.model_copy(update={"baseline_id": bid}))
         plan.pending.append((task, kind, bid))
     return plan
+
+
+def _baseline_records(owners: list[str], records: list[dict]) -> dict[str, dict]:
+    """Each baseline's record from the records of its runs (`owners[i]`: the baseline of
+    `records[i]`): every run's status map in order when all succeeded, else the first
+    failure."""
+    out: dict[str, dict] = {}
+    for bid, record in zip(owners, records, strict=True):
+        done = out.setdefault(bid, {"ok": True, "runs": []})
+        if not done["ok"]:
+            continue
+        out[bid] = {**done, "runs": done["runs"] + record["runs"]} if record["ok"] else record
+    return out
 
 
 def _candidate_jobs(plan: _Plan, base_records: dict[str, dict]) -> list[CandidateJob]:
@@ -220,6 +242,7 @@ def _write_report(
     *,
     baselines: int,
     reused: int,
+    suite_runs: int,
 ) -> None:
     write_tasks(report.kept, store.uri_of("tasks.jsonl"))
     lines = "".join(d.model_dump_json() + "\n" for d in report.dropped)
@@ -234,8 +257,16 @@ def _write_report(
             "funnel": report.funnel,
             "baselines": baselines,
             "baselines_reused": reused,
+            "suite_runs": suite_runs,
         },
     )
+
+
+def _suite_runs(cfg: ValidateConfig, res) -> int:
+    """Suite runs a candidate did in this run: `runs`, fewer when it stopped early (one
+    that failed is counted as if it did them all)."""
+    record = res.record if res.ok and res.record is not None else {}
+    return int(record.get("runs_done", cfg.runs))
 
 
 def _record_of(res) -> dict:

@@ -5,6 +5,7 @@ after every step, malformed turns recorded; the replay teacher resolves sample t
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,12 @@ def test_prompts_are_template_files_and_text_form_describes_the_tools():
     assert "the widget is broken" in render_instance("the widget is broken")
     templates = Path(__file__).resolve().parents[2] / "swelego_ray/agent/templates"
     assert {p.name for p in templates.iterdir()} >= {"system.jinja", "instance.jinja"}
+
+
+def test_replay_think_time_is_slept_and_reported_as_the_model_latency():
+    patch = "--- a/m.py\n+++ b/m.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+    teacher = ReplayTeacher(patch, "pytest", config=ReplayConfig(think_time_s=0.05))
+    begin = time.monotonic()
+    answer = teacher.reply([], None)
+    assert time.monotonic() - begin >= 0.05 and answer.latency_s == 0.05
+    assert ReplayTeacher(patch, "pytest").reply([], None).latency_s == 0.0

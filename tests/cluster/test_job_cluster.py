@@ -1,6 +1,6 @@
 """Ray jobs on a real multi-node cluster (head + worker via `ray start`, loopback only,
 inside a private network namespace) with an S3 server: the job API round trip, and the
-evaluate job's acceptance run (kill a node mid-job, resubmit, rerun)."""
+evaluate job's acceptance run (kill a node mid-job, resubmit)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_check_cluster_job_through_the_job_api(cluster_run):
 def test_evaluate_job_survives_a_lost_node_and_reruns_skip_finished_work(cluster_run):
     ev = cluster_run["evaluate"]
     n = ev["tasks"]
-    a, b, c = ev["A"], ev["B"], ev["C"]
+    a, b = ev["A"], ev["B"]
     # A: the worker node died mid-job; the engine ran the items it took with it once more,
     # on the replacement node, and the job finished with every task resolved.
     assert 2 <= a["stored_at_kill"] < n, a
@@ -55,6 +55,4 @@ def test_evaluate_job_survives_a_lost_node_and_reruns_skip_finished_work(cluster
     assert b["returncode"] == 0, b["tail"]
     assert (b["resolved"], b["total"], b["errors"]) == (n, n, 0), b
     assert b["reused"] == n, b
-    # C: a rerun reuses every stored result and runs nothing.
-    assert c["returncode"] == 0 and c["reused"] == n and c["resolved"] == n, c
     assert ev["stored_results"] == n

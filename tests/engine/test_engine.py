@@ -374,3 +374,22 @@ def test_item_functions_may_return_their_result_model(tmp_path: Path):
     bad = run_items(["raise"], stateless(_work), stage="t", item_id=str, config=cfg)
     with pytest.raises(ValueError, match="has no result"):
         bad.results[0].value(_Square)
+
+
+def test_items_per_batch_by_stage_length_and_slow_batches_give_items_back(
+    ray_local, by_value, monkeypatch, caplog
+):
+    """Long stages batch short items; a batch past the budget gives back the items it has
+    not started, and they run next, one per batch: none is lost or run twice."""
+    from swelego_ray.engine import pipeline
+
+    assert pipeline.auto_items_per_batch(36, workers=2) == 1  # short stage: one per batch
+    assert pipeline.auto_items_per_batch(100, workers=2) == 3
+    assert pipeline.auto_items_per_batch(10_000, workers=2) == 16
+    monkeypatch.setattr(pipeline, "BATCH_BUDGET_S", 0.0)  # every batch past it at once
+    cfg = EngineConfig(workers=1, cpus_per_item=0.5, items_per_batch=4, progress=False)
+    items = [str(i) for i in range(8)]
+    with caplog.at_level("INFO", logger="swelego_ray.engine.pipeline"):
+        run = run_items(items, stateless(_work), stage="t", item_id=str, config=cfg)
+    assert [r.item_id for r in run.results] == items and all(r.ok for r in run.results)
+    assert "6 item(s) of batches past" in caplog.text

@@ -110,3 +110,6 @@ def test_docker_image_builds_record_and_refuse_the_same_way(tmp_path, monkeypatc
     with pytest.raises(EnvStepFailed):
         retry.ensure(env)
     assert len(calls) == 2
+    with pytest.raises(EnvBuildError, match="retried already in this run"):
+        retry.ensure(env)  # once per builder: its own failure is not retried again
+    assert len(calls) == 2

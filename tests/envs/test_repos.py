@@ -92,6 +92,11 @@ def test_materialize_errors(make_git_repo, tmp_path):
         materialize(str(repo), "HEAD", tmp_path / "full")
 
 
+def test_no_repos_directory_names_the_flag_and_the_directory_names():
+    with pytest.raises(RepoSourceError, match=r"--repos DIR .*acme__calc or acme__calc\.git"):
+        resolve_source("acme/calc", None, None)
+
+
 def test_cached_checkout_reuses_one_dir(make_git_repo, tmp_path):
     repo, shas = make_git_repo([{"a": "1"}, {"a": "2"}])
     cache = tmp_path / "cache"

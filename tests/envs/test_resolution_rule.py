@@ -78,6 +78,13 @@ def test_cutoff_is_the_environment_commits_date_plus_a_day():
     # a commit without a date of its own (a plain directory's snapshot): created_at stands in
     assert cutoff_for("2022-01-21T00:03:48Z") == "2022-01-22T00:03:48Z"
     assert cutoff_for("2017-07-23 15:48:13") == "2017-07-24T15:48:13Z"  # naive means UTC
+    # not earlier than the interpreter's release plus the margin (2019 task on 3.9)
+    assert cutoff_for("2019-06-06T15:21:20Z", "2019-06-01T00:00:00Z", "3.9") == (
+        "2021-01-03T00:00:00Z"
+    )
+    assert cutoff_for("2022-01-21T00:03:48Z", "2021-12-01T00:00:00Z", "3.9.18") == (
+        "2021-12-02T00:00:00Z"
+    )
     assert cutoff_for("") == cutoff_for("  ", "2022-01-01T00:00:00Z") == ""
     with pytest.raises(EnvBuildError, match="created_at 'last week'"):
         cutoff_for("last week")
@@ -144,13 +151,13 @@ def test_every_uv_install_of_a_dated_build_carries_exclude_newer(tmp_path):
     )
     steps = plan(dated, tmp_path)
     flag = "--exclude-newer 2022-01-22T00:14:08Z"
-    for name in ("packages", "pre_install[0]", "install[0]"):
+    for name in ("packages", "pre_install[0]", "pre_install[1]", "install[0]"):
         command, fallback = steps[name]
         assert flag in command and "pip install --python /opt/swelego/venv/bin/python" in command
         assert "python -m pip install" not in command
         assert fallback is not None and "exclude-newer" not in fallback  # pip: as written
-    assert steps["pre_install[0]"][1] == sqlfluff.pre_install[0]
-    assert '--exclude-newer-package wheel=false -r "$f"; rc=$?' in steps["pre_install[0]"][0]
+    assert steps["pre_install[1]"][1] == sqlfluff.pre_install[1]
+    assert '--exclude-newer-package wheel=false -r "$f"; rc=$?' in steps["pre_install[1]"][0]
     assert "exclude-newer" not in steps["seed"][0] and "exclude-newer" not in steps["venv"][0]
 
 
@@ -168,7 +175,8 @@ def test_pip_install_commands_are_found_inside_shell_steps():
     )
     assert pip_install_args(command) == [["-r", "r.txt"], ["a==1", "b"]]
     assert pip_install_args("sed -i s/python -m pip install/x/ f") == []
-    spec = EnvSpec(pre_install=[command, swebench_spec("sqlfluff/sqlfluff", "0.8").pre_install[0]])
+    requirements_step = swebench_spec("sqlfluff/sqlfluff", "0.8").pre_install[1]
+    spec = EnvSpec(pre_install=[command, requirements_step])
     # the wheelhouse takes what it can name on the host ("$f" is only known in the build)
     assert _step_requirements(spec, Path("/co")) == ["-r", "/co/r.txt", "a==1", "b"]
 

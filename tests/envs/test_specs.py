@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from swelego_ray.envs import EnvBuildError, EnvSpec
-from swelego_ray.envs._swebench_specs import swebench_spec, swebench_specs, translate
+from swelego_ray.envs._swebench_specs import (
+    INSTALLERS_STEP,
+    swebench_spec,
+    swebench_specs,
+    translate,
+)
 from swelego_ray.envs.interpreters import find_interpreter
 from swelego_ray.envs.specs import default_spec, environment_for, pick_python, spec_for
 from swelego_ray.schema import Task
@@ -28,13 +33,14 @@ def test_swebench_spec_for_marshmallow_3_0():
     assert spec.install == ["python -m pip install -e '.[dev]'"]
     assert spec.test_cmd == "pytest -rA"
     assert spec.log_parser == "pytest"
-    assert spec.packages == [] and spec.pre_install == []
+    assert spec.packages == [] and spec.pre_install == [INSTALLERS_STEP]
 
 
 def test_swebench_translation_of_common_fields():
     flask = swebench_spec("pallets/flask", "2.0")
-    assert "requirements/dev.txt" in flask.pre_install[0]
-    assert flask.pre_install[1].startswith("python -m pip install setuptools==70.0.0")
+    assert flask.pre_install[0] == INSTALLERS_STEP  # what SWE-bench's images install with
+    assert "requirements/dev.txt" in flask.pre_install[1]
+    assert flask.pre_install[2].startswith("python -m pip install setuptools==70.0.0")
     sklearn = swebench_spec("scikit-learn/scikit-learn", "0.20")
     assert sklearn.packages[:2] == ["numpy", "scipy"]
     assert swebench_spec("pydicom/pydicom", "2.0").log_parser == "pytest_options"
@@ -113,3 +119,69 @@ def test_environment_for_derives_from_checkout(make_git_repo, tmp_path):
     assert env.key.startswith("o__r@")
     with pytest.raises(EnvBuildError, match="a checkout is needed"):
         spec_for(t)
+
+
+def test_missing_swebench_names_the_extra_that_installs_it(monkeypatch):
+    import importlib.util
+
+    from swelego_ray.envs import _swebench_specs
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "swebench" else found(name)
+    )
+    with pytest.raises(EnvBuildError, match=r"pip install 'swelego-ray\[swebench\]'"):
+        _swebench_specs._swebench_file("harness/constants/python.py")
+
+
+def test_conda_environment_yml_is_installed_from_the_index():
+    """SWE-bench's xarray / matplotlib 3.5+ specs: `conda env update -f environment.yml`
+    becomes a pip requirements list read from the same file at build time."""
+    from swelego_ray.envs._conda_yml import conda_requirements
+
+    yml = (
+        "name: t\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.10\n"
+        "  - numpy=1.23.*\n  - h5py=2\n  - hdf5\n  - matplotlib-base >=3.5\n"
+        "  - lxml    # optional\n"
+        "  - conda-forge::scipy 1.9.1 py310_0\n  # - pynio: off\n  - pip\n  - pip:\n"
+        "    - numbagg==0.2\n    - -e .\nvariables:\n  - X\n"
+    )
+    dropped: list[str] = []
+    assert conda_requirements(yml, dropped) == [
+        "numpy==1.23.*",
+        "h5py==2.*",
+        "matplotlib>=3.5",
+        "lxml",
+        "scipy==1.9.1",
+        "numbagg==0.2",
+    ]
+    assert dropped == ["python", "hdf5", "pip"]
+    step = swebench_spec("pydata/xarray", "0.12").pre_install[1]
+    assert "ci/requirements/environment.yml" in step and "conda_requirements" in step
+
+
+def test_requirement_files_are_read_at_the_environment_setup_commit():
+    """SWE-bench reads a spec's requirements file at environment_setup_commit (one level
+    of -r expanded, included lines first); the step carries that text, the wheelhouse
+    reads it back, and bash writes exactly it."""
+    import subprocess
+
+    from swelego_ray.envs._setup_files import inline_setup_files, inline_text
+
+    files = {"req/dev.txt": "pytest\n-r base.txt\n# c\n", "req/base.txt": "click>=7\n"}
+    spec = swebench_spec("pallets/flask", "2.0")  # candidates: requirements/dev.txt
+    assert inline_setup_files(spec, "abc123", files.get) is spec  # no candidate there
+    files["requirements/dev.txt"] = files.pop("req/dev.txt")
+    files["requirements/base.txt"] = files.pop("req/base.txt")
+    inlined = inline_setup_files(spec, "abc123", files.get)
+    step = inlined.pre_install[1]
+    assert inline_text(step) == ("requirements/dev.txt", "click>=7\npytest\n# c")
+    head = step.split('f="$(mktemp)"')[0]
+    out = subprocess.run(["bash", "-c", head + 'cat "$req"; rm -f "$req"'], capture_output=True)
+    assert out.stdout.decode() == "click>=7\npytest\n# c\n"
+    assert inlined.pre_install[2:] == spec.pre_install[2:]
+    # the whole step under the docker set-up's `set -euo pipefail`, with no VCS line
+    # (grep selecting nothing must not fail it) and pip stood in for by `cat`
+    script = "set -euo pipefail\n(" + step.replace("python -m pip install -r", "cat") + "\n)"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (0, "click>=7\npytest\n"), out.stderr

@@ -54,9 +54,12 @@ def test_hostile_tests_are_contained_and_reported(
     assert report.resolved_ids == ["acme__calc-normal"], report.details
     reasons = report.reasons
     assert reasons["acme__calc-hang"] == "timeout"
-    assert reasons["acme__calc-memory"] == "oom"
+    memory = next(r for r in report.results if r.instance_id == "acme__calc-memory")
+    assert reasons["acme__calc-memory"] == "oom", memory.report.model_dump_json(indent=1)
     assert reasons["acme__calc-network"] == "tests_failed"
     assert reasons["acme__calc-write"] == "tests_failed"
+    network = {"acme__calc-network": ["tests/test_network.py::test_network"]}
+    assert report.network_failures == network  # annotated, the verdict unchanged
     assert sorted(report.error_ids) == ["acme__calc-hang", "acme__calc-memory"]
     assert elapsed < 80, f"batch took {elapsed:.0f} s"
 

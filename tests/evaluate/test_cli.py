@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 from repo_builders import calc_tasks, make_calc_repo
 from typer.testing import CliRunner
 
-from swelego_ray.cli.evaluate_cmd import evaluate_config
+from swelego_ray.cli.evaluate_cmd import evaluate_config, with_rebuild_failed
 from swelego_ray.cli.main import app
+from swelego_ray.envs.failures import EnvStepFailed, record_failure
+from swelego_ray.harness import task_environment
 from swelego_ray.schema import read_tasks, write_tasks
 
 runner = CliRunner()
@@ -212,3 +215,55 @@ def test_config_file_typo_is_one_error(calc_files, tmp_path: Path):
     assert result.exit_code == 2, result.output
     assert "wheelhous" in result.output and "workrs" in result.output
     assert str(config) in result.output and result.output.count("error:") == 1
+
+
+def test_a_failed_build_is_refused_until_rebuild_failed_builds_it_once(calc_files, tmp_path: Path):
+    """Both instances share one environment whose build failed before (recorded): a run,
+    and a rerun of its errors, refuse it from the record without building;
+    --rebuild-failed builds it once more (it fails again: its other instance is refused,
+    retried already in this run)."""
+    tasks, repos = calc_files
+    spec = {"packages": [], "install": ["echo 'no compiler here' >&2; exit 3"]}
+    failing = [
+        t.model_copy(update={"env_spec": t.env_spec.model_copy(update=spec)})
+        for t in read_tasks(str(tasks))
+    ]
+    tasks = write_tasks(failing, tmp_path / "failing.jsonl")
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    env = task_environment(failing[0], repos, cache)
+    record_failure(cache, env, "local", EnvStepFailed("no compiler here", log="/l.log"))
+
+    def run(*extra: str) -> dict[str, str]:
+        result = runner.invoke(app, [*run_args(tasks, repos, out, cache), *extra])
+        assert result.exit_code == 3, result.output
+        assert "--rebuild-failed" in result.output
+        report = json.loads((out / "report.json").read_text())
+        assert set(report["reasons"].values()) == {"env_build_failed"}
+        return report["details"]
+
+    for extra in ([], ["--rerun-errors"]):
+        details = run(*extra).values()
+        assert all("is not retried" in d and "--rebuild-failed" in d for d in details)
+    rebuilt = run("--rebuild-failed")
+    refused = [d for d in rebuilt.values() if "retried already in this run" in d]
+    built = [d for d in rebuilt.values() if d not in refused]
+    assert len(refused) == 1 and len(built) == 1, rebuilt
+    assert "step install[0] failed (exit 3)" in built[0] and "no compiler here" in built[0]
+
+
+def test_rebuild_failed_reaches_each_backends_builder_option():
+    """Each builder retries the failures recorded before the run started (so a run's
+    workers retry an environment once between them)."""
+    before = time.time()
+    options = {"backend.images.base_image": "local/python:{python}"}
+    fields = {"tasks": "t.jsonl", "out": "o", "backend.kind": "docker"}
+    docker = with_rebuild_failed(evaluate_config(None, fields, options))
+    fields = {"tasks": "t.jsonl", "out": "o", "force": True}
+    local = with_rebuild_failed(evaluate_config(None, fields, {}))
+    after = time.time()
+    images = docker.backend_options["images"]
+    assert before <= images.pop("retry_failed_before") <= after
+    assert images == {"base_image": "local/python:{python}", "retry_failed_builds": True}
+    assert docker.rerun_errors
+    assert local.backend_options["retry_failed_builds"] and not local.rerun_errors
+    assert before <= local.backend_options["retry_failed_before"] <= after

@@ -2,8 +2,10 @@
 validation recomputes every recorded FAIL_TO_PASS / PASS_TO_PASS list, gold resolves
 every task, empty none, the sample model exactly its gold-copied predictions; AST tasks
 are synthesized from the sample packages; the replay teacher's episodes on every task
-are judged resolved and exported; the tiny model trains on them; a second run reuses
-every finished result."""
+are judged resolved and exported; the tiny model trains on them; a verifier trains on
+labelled episodes; policy and verifier are served on Ray Serve, the served policy drives
+graded rollouts and TTS@k is measured against Pass@1; the report is written; a second run
+reuses every finished result."""
 
 from __future__ import annotations
 
@@ -20,7 +22,13 @@ from swelego_ray.schema import read_tasks, read_trajectories
 @pytest.mark.slow
 def test_demo_on_the_samples(ray_local, sandbox_cache, tmp_path: Path):
     cfg = DemoConfig(
-        workdir=str(tmp_path), cache_root=str(sandbox_cache), progress=False, synth_per_repo=1
+        workdir=str(tmp_path),
+        cache_root=str(sandbox_cache),
+        progress=False,
+        synth_per_repo=1,
+        validation_runs=1,  # flake detection has its own tests; one run keeps this short
+        tts_tasks=1,
+        tts_k=3,
     )
     result = run_demo(cfg)
     n_tasks = len(read_tasks(sample_tasks_path()))
@@ -46,6 +54,17 @@ def test_demo_on_the_samples(ray_local, sandbox_cache, tmp_path: Path):
     sft_data = read_trajectories(tmp_path / "rollout" / "sft.jsonl")
     assert len(sft_data.trajectories) == episodes and not sft_data.errors
     assert result.sft["final_loss"] < 20 and Path(result.sft["model"]).is_dir()
+    assert Path(result.verifier["model"]).is_dir()
+    labels = [json.loads(x)["label"] for x in (tmp_path / "verifier-data.jsonl").open()]
+    assert "resolved" in labels and set(labels) - {"resolved"}  # both classes to learn from
+    tts = result.tts
+    assert tts["chat"]["tokens"] > 0 and not tts["failed"], tts
+    assert tts["served-policy"]["tasks"] == 1 and tts["replay"]["tasks"] == 1
+    replay = tts["replay"]
+    assert list(replay["tts_at_k"]) == ["1", "2", "3"]
+    assert all(replay["tts_at_k"][k] <= replay["pass_at_k"][k] for k in replay["tts_at_k"])
+    assert json.loads((tmp_path / "tts.json").read_text())["tasks"] == 1
+    assert Path(result.report).is_file() and (tmp_path / "report.md").is_file()
     assert result.ok
 
     again = run_demo(cfg)
@@ -53,3 +72,4 @@ def test_demo_on_the_samples(ray_local, sandbox_cache, tmp_path: Path):
     assert again.evaluations["gold"]["resolved_instances"] == n_tasks
     assert again.rollouts["funnel"]["reused_from_earlier_run"] == episodes
     assert again.sft == result.sft  # the same trajectories: training is not redone
+    assert again.verifier == result.verifier and again.tts == result.tts  # nor serving

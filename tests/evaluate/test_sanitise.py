@@ -51,6 +51,28 @@ def test_head_not_at_base_fails_with_reason(bare_sandbox):
     report = sanitise(sandbox, base_commit=base, synthetic=False)
     assert not report.ok and report.reason == SANITISE_FAILED
     assert "is not the base commit" in report.problems[0]
+    # the environment build's commit of its set-up edits, on the base commit, is accepted
+    # (SWE-bench's pre_install seds: sphinx, astropy); on top of another commit it is not
+    setup = f"{GIT} commit -q --allow-empty -m 'swelego: environment setup'"
+    sandbox.exec(f"{setup}")
+    assert not sanitise(sandbox, base_commit=base, synthetic=False).ok
+    sandbox.exec(f"git reset -q --hard {base} && {setup}")
+    report = sanitise(sandbox, base_commit=base, synthetic=False)
+    assert report.ok, report.problems
+    assert sandbox.exec("git rev-parse HEAD^").output.strip() == base
+
+
+def test_incomplete_object_store_names_the_command_and_gits_error(bare_sandbox):
+    """A checkout missing an object (a damaged or partial source) fails with what git
+    said, not a bare exit code."""
+    sandbox, base = bare_sandbox
+    lose = "f=$(git rev-parse HEAD:a.txt); rm -f .git/objects/${f:0:2}/${f:2}"
+    assert sandbox.exec(lose).exit_code == 0
+    report = sanitise(sandbox, base_commit=base, synthetic=False)
+    assert not report.ok and report.reason == SANITISE_FAILED
+    problem = report.problems[0]
+    assert problem.startswith("sanitising failed (exit 128): fatal: unable to read")
+    assert "object store is incomplete" in problem and "git fsck" in problem
 
 
 def test_synthetic_task_is_reinitialised_with_one_commit(bare_sandbox):

@@ -250,3 +250,18 @@ def test_evaluate_clones_a_missing_repository_into_repos(calc, tmp_path: Path):
 def test_model_directory_names(model: str, expected: str):
     assert model_dir(model) == expected
     assert run_report_name(model, "r1") == f"{expected}.r1.json"
+
+
+def test_a_source_column_of_a_derived_dataset_is_not_a_repository_path(calc, tmp_path: Path):
+    """Datasets derived from SWE-bench carry `source` as their own origin ("swe-bench-lite"):
+    it lands in meta like any unknown column and the repository still comes from --repos."""
+    from swelego_ray.harness import task_environment
+    from swelego_ray.schema import read_tasks
+
+    tasks, _, repo = calc
+    derived = tmp_path / "derived.jsonl"
+    rows = [t.model_dump(mode="json") | {"source": "swe-bench-lite"} for t in tasks]
+    derived.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = read_tasks(derived)[0]
+    assert task.meta["source"] == "swe-bench-lite"
+    assert task_environment(task, repo.parent).source == str(repo.resolve())

@@ -41,9 +41,11 @@ def test_quoting_the_fix_is_rejected_whitespace_insensitively():
     assert "return max(low, min(value, high))" in detail
 
 
-def test_diff_text_and_empty_answers_are_rejected():
+def test_diff_text_garbled_and_empty_answers_are_rejected():
     assert check_statement(GOOD + "\n" + BUG, GOLD)[0] == StatementReject.QUOTES_DIFF
     assert check_statement("Bug.", GOLD)[0] == StatementReject.EMPTY
+    garbled = check_statement(GOOD + " \x10keys\ufffd\x0b", GOLD)
+    assert garbled == (StatementReject.GARBLED, "3 control or undecodable characters")
     assert check_statement(clean_statement("<think>" + GOOD + "</think>"), GOLD)[0] == (
         StatementReject.EMPTY
     )

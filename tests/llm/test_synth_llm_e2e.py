@@ -35,7 +35,7 @@ def mean(values):
 GOLD = MODULE.replace("if value > high", "if value >= high")  # any valid patch text
 BUG_DIFF = "--- a/calc/ops.py\n+++ b/calc/ops.py\n-    if value > high:\n+    if value >= high:\n"
 SHORT = {"max_tokens": 48}
-ANSWER_REJECTS = set(Reject) - {Reject.LLM_ERROR, Reject.TARGET_NOT_FOUND}
+ANSWER_REJECTS = set(Reject) - {Reject.LLM_ERROR, Reject.TARGET_NOT_FOUND, Reject.PROMPT_TOO_LONG}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,13 @@ def test_rewrite_both_variants(client):
         assert result.ok or result.reject in ANSWER_REJECTS, result
         assert result.completion_tokens > 0 and result.answer
     assert client.usage.requests == 2
+
+
+def test_a_prompt_over_the_context_window_is_named(client):
+    body = "".join(f"    total += {i} * value\n" for i in range(1500))  # ~6,000 tokens here
+    source = f"def grow(value):\n    total = 0\n{body}    return total\n"
+    result = rewrite_function(client, source, "grow", Variant.BUG, path="calc/big.py", **SHORT)
+    assert result.reject == Reject.PROMPT_TOO_LONG, result.detail
 
 
 def test_statement_from_the_bug_diff(client):

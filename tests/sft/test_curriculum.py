@@ -130,9 +130,12 @@ def test_buckets_from_the_datas_own_percentiles():
     sched = CurriculumSchedule.build(turns, cfg)
     assert [len(s.indices) for s in sched.stages] == [3, 4, 3]
     assert sched.dropped == {}
-    assert "stage 0 easy [0, 30.9" in sched.render()
+    assert "stage 0 easy [0, 31)" in sched.render() and "hard [60, 90]" in sched.render()
     ties = CurriculumSchedule.build([5] * 6 + [9], cfg)  # equal percentiles stay valid ranges
     assert sum(len(s.indices) for s in ties.stages) == 7
+    # integer turn counts: a tie group stays whole, the cut closest to the share wins
+    tied = CurriculumSchedule.build([8] * 15 + [9] * 13, cfg)
+    assert [len(s.indices) for s in tied.stages] == [15, 13, 0]
 
 
 def test_bucket_percentiles_are_validated():

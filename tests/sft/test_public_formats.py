@@ -200,6 +200,10 @@ def test_format_override_and_unknown_format():
     )
     with pytest.raises(ValueError, match="unknown trajectory format 'nope'"):
         read_trajectory_bytes(b"{}", "x.jsonl", fmt="nope")
+    # a wrong override never drops native calls silently: every row says why
+    forced = read_trajectories(EXAMPLES / "swe_gym_openhands.jsonl", fmt="swe_agent")
+    assert not forced.trajectories and len(forced.errors) == 6
+    assert all("native `tool_calls`" in e.error for e in forced.errors)
 
 
 def test_bad_rows_in_a_mixed_batch_get_reasons_and_do_not_abort():

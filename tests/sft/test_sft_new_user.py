@@ -150,3 +150,39 @@ def test_no_placement_group_cleaner_on_a_cluster_without_state_api(ray_local):
     )
     names = [type(c).__name__ for c in trainer._create_default_callbacks()]
     assert "PlacementGroupCleanerCallback" not in names and "BackendSetupCallback" in names
+
+
+def test_preemption_watcher_is_off_only_while_a_local_cluster_fits(monkeypatch):
+    from swelego_ray.sft.train import PREEMPTION_ENV, _local_cluster_quiet
+
+    monkeypatch.delenv(PREEMPTION_ENV, raising=False)
+    with _local_cluster_quiet(True):
+        assert os.environ[PREEMPTION_ENV] == "0"  # reaches Ray Train's controller
+    assert PREEMPTION_ENV not in os.environ
+    with _local_cluster_quiet(False):  # a cluster with a dashboard keeps Ray's default
+        assert PREEMPTION_ENV not in os.environ
+    monkeypatch.setenv(PREEMPTION_ENV, "1")  # the user's choice wins
+    with _local_cluster_quiet(True):
+        assert os.environ[PREEMPTION_ENV] == "1"
+
+
+def test_a_directory_of_trajectory_files_is_read_whole(tmp_path, tiny_model):
+    from swelego_ray.sft._runtime import check_data
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SFTInputError, match=r"a directory without \.jsonl"):
+        check_data(str(tmp_path / "empty"))
+    check_data(str(EXAMPLES))
+    cfg = load_config("tiny_cpu", model=str(tiny_model), data=str(EXAMPLES), out=str(tmp_path))
+    lines: list[str] = []
+    prepared, funnel = prepare_data(cfg, echo=lines.append)
+    text = "\n".join(lines)
+    assert f"[read] {EXAMPLES}: 28 read, 0 unreadable" in text  # 6 files, 4 formats
+    report = json.loads(Path(prepared.report_uri).read_text())
+    assert report["read"] == {
+        "openai": {"read": 9, "unreadable": 0},
+        "openhands_events": {"read": 7, "unreadable": 0},
+        "openhands_text": {"read": 6, "unreadable": 0},
+        "swe_agent": {"read": 6, "unreadable": 0},
+    }
+    assert funnel.kept == 28 and prepared.settings["data (file content)"]

@@ -81,6 +81,8 @@ def test_all_stages_in_order_with_falling_loss(sft_run):
     assert masked / assistant == pytest.approx(report["masking"]["masked_token_fraction"], abs=0.01)
     assert report["read"] == {"openai": {"read": 96, "unreadable": 0}}
     assert (out / "tensorboard").is_dir() and any((out / "tensorboard").iterdir())
+    phases = ("time_data_s", "time_sync_s", "time_compute_s", "time_optim_s")
+    assert all(0 <= sum(r[k] for k in phases) <= r["window_s"] * 1.01 for r in rows)  # profile
     assert report["funnel"]["out"] == 96
     assert report["masking"]["datasets"]  # the per-dataset, per-rule masking report
     assert report["masking"]["masked_turn_fraction"] > 0  # every 4th episode has an error turn

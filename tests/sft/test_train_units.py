@@ -173,6 +173,16 @@ def test_metrics_keep_the_last_row_per_step_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_run_masked_fraction_weights_steps_by_their_assistant_tokens():
+    from swelego_ray.sft.metrics import run_masked_fraction
+
+    # step 1: 30 trained + 10 masked tokens; step 2: 90 trained + 0 masked -> 10 / 130
+    rows = [{"masked_fraction": 0.25, "trained_tokens": 30}, {"masked_fraction": 0.0,
+            "trained_tokens": 90}]  # fmt: skip
+    assert run_masked_fraction(rows) == pytest.approx(10 / 130)
+    assert run_masked_fraction([{"loss": 1.0}]) is None
+
+
 def test_roc_auc():
     from swelego_ray.sft.verifier_score import roc_auc
 
@@ -198,3 +208,21 @@ def test_cli_rejects_bad_settings_before_any_work(tmp_path):
                               str(data), "--model", str(tmp_path / "m"), "--out", "o"])  # fmt: skip
     assert res.exit_code == 2 and "no config.json" in res.output
     assert not any((tmp_path / "m").iterdir())
+
+
+def test_window_rates_and_profile_of_the_logged_steps():
+    from swelego_ray.sft.train import _Window
+
+    window = _Window()
+    step = {"loss_sum": 6.0, "loss_tokens": 3.0, "real_tokens": 10.0, "pad_tokens": 0.0,
+            "masked_tokens": 1.0, "time_data_s": 0.01, "time_sync_s": 0.02,
+            "time_compute_s": 0.3, "time_optim_s": 0.05, "lr": 1e-3, "grad_norm": 1.0}  # fmt: skip
+    window.add(step)
+    window.add(step | {"pad_tokens": 10.0, "lr": 2e-3})
+    row = window.flush(torch.device("cpu"))  # one process: no collective
+    assert row["loss"] == 2.0 and row["lr"] == 2e-3
+    assert row["padding_fraction"] == pytest.approx(10 / 30)
+    assert row["masked_fraction"] == pytest.approx(2 / 8)
+    assert row["time_compute_s"] == pytest.approx(0.6) and row["time_data_s"] == pytest.approx(0.02)
+    assert row["window_s"] > 0 and row["step_time_s"] == pytest.approx(row["window_s"] / 2)
+    assert window.flush(torch.device("cpu"))["real_tokens"] == 0  # the window starts over

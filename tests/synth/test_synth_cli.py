@@ -39,3 +39,9 @@ def test_bad_input_is_refused(tmp_path: Path, stats_repo: Path):
     assert code == 2 and "--llm-model needs --llm-url" in out
     code, out = _run(*base, "--strategies", "llm", "--llm-url", "ftp://nowhere")
     assert code == 2 and "ftp://nowhere" in out
+    code, out = _run(*base, "--strategies", "prs")
+    assert code == 2 and "strategy prs needs prs.dump (--pr-dump FILE)" in out
+    code, out = _run(*base, "--strategies", "prs", "--pr-dump", "x", "--github-api", "http://h")
+    assert code == 2 and "not both" in out
+    code, out = _run(*base, "--strategies", "prs", "--pr-dump", str(tmp_path / "none.jsonl"))
+    assert code == 2 and "none.jsonl: no such file" in out

@@ -216,3 +216,21 @@ def test_swebench_bridge_fails_clearly_without_its_dependencies():
     else:
         parse = get_parser("swebench:pytest-dev/pytest")
         assert parse("PASSED t.py::a\nFAILED t.py::b - x\n") == {"t.py::a": P, "t.py::b": F}
+
+
+def test_progress_indicator_fragments_are_not_test_ids():
+    """SWE-bench's pytest-dev__pytest-5227 grades "[100%]", "[" and "[100%]-----...":
+    pytest's progress indicator read as test names; no runner has such tests."""
+    from swelego_ray.evaluate._instance import _graded_task, not_tests_of
+    from swelego_ray.schema import Task
+    from swelego_ray.testlogs import not_a_test_id
+
+    junk = ["[100%]", "[", "[100%]------------------------------", "[ 50%]"]
+    real = ["t.py::test_a[1]", "test_x (m.C)", "test_sympy", "t.py::test[100%]"]
+    assert [not_a_test_id(n) for n in junk + real] == [True] * 4 + [False] * 4
+    task = Task(
+        instance_id="o__r-1", repo="o/r", base_commit="a" * 40,
+        FAIL_TO_PASS=["t.py::test_a"], PASS_TO_PASS=["[100%]", "t.py::test_b", "["],
+    )  # fmt: skip
+    assert not_tests_of(task) == ["[100%]", "["]
+    assert _graded_task(task, not_tests_of(task)).PASS_TO_PASS == ["t.py::test_b"]
