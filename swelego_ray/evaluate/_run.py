@@ -86,6 +86,8 @@ def run_evaluation(cfg: EvaluateConfig, *, console=None) -> EvaluationReport:
             funnel.keep()
         else:
             funnel.drop(r.report.reason or r.report.outcome.value)  # an InfraFailure or a verdict
+        if r.report.reason == InfraFailure.INTERNAL:  # a bug of ours: its traceback shown
+            logger.warning("%s: internal error:\n%s", r.instance_id, r.report.detail[-3000:])
     funnel.skipped_cached = run.funnel.skipped_cached
     report = build_report(
         [t.instance_id for t in tasks], results, funnel.as_dict(), submitted=list(predictions)

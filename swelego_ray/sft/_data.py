@@ -18,7 +18,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,8 +66,8 @@ def prepare_data(config: SFTConfig, echo: Echo | None = None) -> tuple[PreparedD
 
     echo = echo or logger.info
     files = read_data_files(config.data)
-    tokenizer_dir = _tokenizer_dir(config.model)
-    tokenizer = load_tokenizer(tokenizer_dir, config.chat_template)
+    with _tokenizer_dir(config.model) as tokenizer_dir:
+        tokenizer = load_tokenizer(tokenizer_dir, config.chat_template)
     data_settings = {
         "data (file content)": _files_hash(files),
         "data_format": config.data_format,
@@ -286,19 +288,20 @@ def _read_bytes(uri: str) -> bytes:
         raise ValueError(f"data={uri}: no such object") from None
 
 
-def _tokenizer_dir(model: str) -> Path:
-    """The model's tokenizer files on this machine (s3: tokenizer files only)."""
-    import tempfile
-
+@contextmanager
+def _tokenizer_dir(model: str) -> Iterator[Path]:
+    """The model's tokenizer files on this machine (s3: tokenizer files only, in a
+    temporary directory removed on exit)."""
     p = parse_uri(model)
     if p.is_local:
-        return Path(p.root)
+        yield Path(p.root)
+        return
     store = Store(model)
-    target = Path(tempfile.mkdtemp(prefix="swelego-tokenizer-"))
-    for key in store.list(""):
-        if "/" not in key and not key.endswith((".safetensors", ".bin", ".pt", ".gguf")):
-            (target / key).write_bytes(store.read_bytes(key))
-    return target
+    with tempfile.TemporaryDirectory(prefix="swelego-tokenizer-") as tmp:
+        for key in store.list(""):
+            if "/" not in key and not key.endswith((".safetensors", ".bin", ".pt", ".gguf")):
+                (Path(tmp) / key).write_bytes(store.read_bytes(key))
+        yield Path(tmp)
 
 
 def _tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -338,15 +341,15 @@ class TokenizedData:
 
 
 def open_prepared(prepared: PreparedData) -> TokenizedData:
-    """Open the tokenised examples (downloaded once per process from an s3 store)."""
-    import tempfile
-
+    """Open the tokenised examples (downloaded once per process from an s3 store; the
+    memory mapping outlives the downloaded file, which is removed at once)."""
     store = Store(prepared.uri)
     if store.is_local:
         return TokenizedData(Path(store.path(EXAMPLES)))
-    local = Path(tempfile.mkdtemp(prefix="swelego-data-")) / EXAMPLES
-    local.write_bytes(store.read_bytes(EXAMPLES))
-    return TokenizedData(local)
+    with tempfile.TemporaryDirectory(prefix="swelego-data-") as tmp:
+        local = Path(tmp) / EXAMPLES
+        local.write_bytes(store.read_bytes(EXAMPLES))
+        return TokenizedData(local)
 
 
 @dataclass

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +157,9 @@ class RunFiles:
     def __init__(self, out: str, *, rank: int) -> None:
         self.store = Store(out)
         self.rank = rank
-        self.local = Path(tempfile.mkdtemp(prefix="swelego-metrics-")) / "metrics.jsonl"
+        scratch = Path(tempfile.mkdtemp(prefix="swelego-metrics-"))
+        weakref.finalize(self, shutil.rmtree, scratch, ignore_errors=True)  # or at exit
+        self.local = scratch / "metrics.jsonl"
         self.tb_dir = self.local.parent / "tensorboard"
         self._tb: Any = None
 

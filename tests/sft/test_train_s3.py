@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def test_sft_on_s3_checkpoints_exports_and_resumes(s3_server, tmp_path):
     script.write_text(SCRIPT)
 
     events = tmp_path / "steps.log"
+    before = _scratch_dirs()
     first, second = _run(script, model_store.uri, s3_server.uri("data/traj.jsonl"), out,
                          str(events))  # fmt: skip
     assert first["steps"] == 8 and first["final_loss"] < first["first_loss"]  # 16 x 2 epochs / 4
@@ -86,3 +88,10 @@ def test_sft_on_s3_checkpoints_exports_and_resumes(s3_server, tmp_path):
     assert second["funnel"]["reused_from_earlier_run"] == 16  # tokenised data reused
     assert first["steps_run"] == 8 and second["steps_run"] == 8  # no step ran the second time
     assert second["steps"] == 8 and second["checkpoint"] == first["checkpoint"]
+    assert _scratch_dirs() - before == set()  # every process removed its scratch
+
+
+def _scratch_dirs() -> set[Path]:
+    """The SFT processes' scratch directories (metrics, s3 data and tokenizer copies)."""
+    tmp = Path(tempfile.gettempdir())
+    return {p for kind in ("metrics", "data", "tokenizer") for p in tmp.glob(f"swelego-{kind}-*")}
