@@ -39,7 +39,9 @@ under --exclude-newer uv names no version uploaded after the cutoff).
 The test runner: a spec that asks for pytest without a version (SWE-bench's requests,
 matplotlib, seaborn, ... specs: "the current pytest", as its images have) gets it and what
 it needs to run (RUNNER_PACKAGES) without the cutoff: under an old cutoff plain `pytest`
-resolves to 2.x, which has no `pytest` command (requests 2014 tasks exited 127).
+resolves to 2.x, which has no `pytest` command (requests 2014 tasks exited 127). A spec
+derived from an old checkout asks for `pytest>=3.0` instead (specs.default_spec): the
+pytest of its time, with its command.
 
 Packages with no wheel for the interpreter before the cutoff: a release from before the
 cutoff may only be an sdist for a newer Python (numpy 1.18 on 3.9, netCDF4 1.5.3), whose
@@ -144,6 +146,15 @@ def _utc(value: str, what: str) -> datetime:
     except ValueError as err:
         raise EnvBuildError(f"{what} {value!r} is not an ISO 8601 date-time") from err
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def python_out_by(version: str, when: str) -> bool:
+    """Whether Python `version` (major.minor) had been out INTERPRETER_MARGIN (wheels
+    shipped) at `when` (ISO 8601); versions PYTHON_RELEASES does not date are not."""
+    released = PYTHON_RELEASES.get(".".join(version.split(".")[:2]))
+    return released is not None and (
+        _utc(released, "release date") + INTERPRETER_MARGIN <= _utc(when, "environment date")
+    )
 
 
 def cutoff_for(created_at: str, commit_date: str | None = None, python: str = "") -> str:

@@ -103,6 +103,41 @@ def test_pick_python_never_substitutes():
         pick_python("<3.0", ["3.9"])
 
 
+def test_an_old_environment_gets_the_python_of_its_time():
+    """Before 3.11 had been out 90 days: the newest Python out 90 days by then (old code
+    often does not import on today's: markupsafe 1.x and `collections.Mapping`)."""
+    here = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12"]
+    assert pick_python("", here, as_of="2020-03-01T00:00:00+00:00") == "3.8"
+    assert pick_python("", here, as_of="2019-11-01T00:00:00Z") == "3.7"  # 3.8: 18 days old
+    assert pick_python(">=3.9", here, as_of="2020-03-01T00:00:00Z") == "3.9"  # none yet: oldest
+    assert pick_python("", here, as_of="2014-05-01T00:00:00Z") == "3.6"  # Python 3 first
+    assert pick_python("", here, as_of="2023-06-01T00:00:00Z") == "3.11"  # recent: unchanged
+    assert pick_python(">=3.12", here, as_of="2024-06-01T00:00:00Z") == "3.12"
+
+
+def test_a_dated_derived_spec_is_of_its_time(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "old"
+    repo.mkdir()
+    (repo / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    when = "2020-03-01T12:00:00Z"
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@localhost", "PATH": "/usr/bin:/bin",
+           "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}  # fmt: skip
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "old"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    old = Task(instance_id="o__r-2", repo="o/r", base_commit=sha.stdout.strip(),
+               created_at="2020-03-05T00:00:00Z")  # fmt: skip
+    spec = environment_for(old, str(repo), tmp_path / "cache").spec
+    assert spec.python == "3.8" and spec.packages == ["pytest>=3.0"]  # not today's pytest
+    assert spec.exclude_newer == "2020-03-02T12:00:00Z"  # the commit's day, not 3.11's
+    undated = old.model_copy(update={"created_at": ""})
+    spec = environment_for(undated, str(repo), tmp_path / "cache").spec
+    assert spec.python == "3.11" and spec.packages == ["pytest"] and not spec.exclude_newer
+
+
 def test_missing_interpreter_is_a_clear_error():
     with pytest.raises(EnvBuildError, match=r"no Python 3\.4 interpreter"):
         find_interpreter("3.4")
