@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from swelego_ray.envs._spec import EnvBuildError, EnvSpec
+from swelego_ray.sandbox import VENV
 
 # the conda environment.yml reader, run by the build step on the environment's interpreter
 CONDA_YML_PROGRAM = (Path(__file__).parent / "_conda_yml.py").read_text()
@@ -225,16 +226,39 @@ def translate(
             env_vars[match.group(1)] = " ".join(shlex.split(match.group(2)))
         elif not allow_system_steps:
             raise EnvBuildError(f"{where}: unsupported eval command {command[:80]!r}")
-    install = raw.get("install", "")
+    install = [raw["install"]] if raw.get("install") else []
+    install += current_env_shims(raw["test_cmd"], str(raw["python"]))
     return EnvSpec(
         python=str(raw["python"]),
         packages=packages,
         pre_install=pre_install,
-        install=[install] if install else [],
+        install=install,
         test_cmd=raw["test_cmd"],
         log_parser=_parser_names().get(repo, "pytest"),
         env_vars=env_vars,
     )
+
+
+_CURRENT_ENV = re.compile(r"\btox\b.*--current-env.*?\s-e\s*([\w.-]+)")
+
+
+def current_env_shims(test_cmd: str, python: str) -> list[str]:
+    """The build step a `tox --current-env -e ENV` test command needs in a venv (SWE-bench's
+    sphinx >= 3.4 specs). tox-current-env links `.tox/ENV/bin/python` to the interpreter
+    running tox; SWE-bench's is a conda one, ours the venv's `bin/python`, itself a link,
+    and Python reached through a link from outside its venv does not see the venv (its
+    pyvenv.cfg is looked up beside the link). The plugin keeps what exists there, so the
+    step puts small scripts that exec the venv's interpreter in place first."""
+    match = _CURRENT_ENV.search(test_cmd)
+    if match is None:
+        return []
+    bindir = f".tox/{match.group(1)}/bin"
+    names = " ".join(f"python{suffix}" for suffix in ("", python.split(".")[0], python))
+    script = f'#!/bin/sh\nexec {VENV}/bin/python "$@"\n'
+    return [
+        f"mkdir -p {bindir} && for n in {names}; do printf '%s' {shlex.quote(script)} "
+        f"> {bindir}/$n && chmod +x {bindir}/$n; done"
+    ]
 
 
 def swebench_spec(repo: str, version: str, *, allow_system_steps: bool = False) -> EnvSpec:

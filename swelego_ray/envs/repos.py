@@ -40,7 +40,9 @@ _GIT_ENV = {
 }
 _FETCH_TIMEOUT_S = 3600.0  # a large repository over the network
 _TAGS_PER_FETCH = 500  # refspecs per git fetch (command-line length)
-RUN_CACHES = ("__pycache__/", "*.py[co]", ".pytest_cache/", ".hypothesis/", ".mypy_cache/")
+RUN_CACHES = (
+    "__pycache__/", "*.py[co]", ".pytest_cache/", ".hypothesis/", ".mypy_cache/", ".tox/",
+)  # fmt: skip
 
 
 class RepoSourceError(EnvBuildError):

@@ -220,3 +220,19 @@ def test_requirement_files_are_read_at_the_environment_setup_commit():
     script = "set -euo pipefail\n(" + step.replace("python -m pip install -r", "cat") + "\n)"
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
     assert (out.returncode, out.stdout) == (0, "click>=7\npytest\n"), out.stderr
+
+
+def test_tox_current_env_runs_the_venvs_python(tmp_path):
+    """sphinx >= 3.4 runs `tox --current-env -epy39`: the build puts scripts that exec the
+    venv's interpreter where tox-current-env would link (a link does not see the venv)."""
+    import subprocess
+
+    spec = swebench_spec("sphinx-doc/sphinx", "3.5")
+    shim = spec.install[-1]
+    assert spec.test_cmd.startswith("tox --current-env") and ".tox/py39/bin" in shim
+    subprocess.run(["bash", "-c", shim], cwd=tmp_path, check=True)
+    for name in ("python", "python3", "python3.9"):
+        script = tmp_path / ".tox/py39/bin" / name
+        assert script.read_text() == '#!/bin/sh\nexec /opt/swelego/venv/bin/python "$@"\n'
+        assert script.stat().st_mode & 0o111
+    assert not any("--current-env" in s for s in swebench_spec("pytest-dev/pytest", "5.4").install)
