@@ -5,7 +5,8 @@ results are reported, rather than the code under test.
   `conftest.py` anywhere, `pytest.ini` / `.pytest.ini` / `pytest.toml`, `sitecustomize.py` /
   `usercustomize.py`, `*.pth` files, and a new module at the repository root named like one
   the interpreter or pytest imports at start-up (under `python -m pytest` the root comes
-  first on sys.path, so it would replace that module);
+  first on sys.path, so it would replace that module), and anything under a `.tox/`
+  directory (where `tox --current-env` finds the interpreter it runs the tests with);
 - when their test-run settings differ from HEAD: `tox.ini` ([pytest], [tox], [testenv*]),
   `setup.cfg` ([tool:pytest], [pytest]) and `pyproject.toml` ([tool.pytest]); a change
   elsewhere in those files (dependencies, other tools) is fine.
@@ -101,6 +102,7 @@ def runner_control(patch: str) -> RunnerControl:
                 name in ALWAYS_NAMES
                 or name in STARTUP_HOOK_NAMES
                 or name.endswith(".pth")
+                or ".tox" in PurePosixPath(path).parts[:-1]
                 or (added and _shadows_startup_module(path))
             ):
                 out.restore.append(path)

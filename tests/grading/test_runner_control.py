@@ -31,6 +31,8 @@ def test_runner_control_files_are_classified():
             _changed("sub/pyproject.toml"),
             _new("tox.ini"),
             _changed("docs/conf.py"),
+            _new(".tox/py39/bin/python", "#!/bin/sh\nexec /bin/true\n"),  # tox's interpreter
+            _changed("docs/.toxic.py"),
         ]
     )
     control = runner_control(patch)
@@ -41,6 +43,7 @@ def test_runner_control_files_are_classified():
         "evil.pth",
         "pluggy.py",
         "hmac/__init__.py",
+        ".tox/py39/bin/python",
     ]
     assert control.check == ["setup.cfg", "sub/pyproject.toml", "tox.ini"]
     # deleting or renaming a conftest counts too; an existing root module does not
