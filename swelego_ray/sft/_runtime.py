@@ -158,7 +158,8 @@ class RunFiles:
         self.store = Store(out)
         self.rank = rank
         scratch = Path(tempfile.mkdtemp(prefix="swelego-metrics-"))
-        weakref.finalize(self, shutil.rmtree, scratch, ignore_errors=True)  # or at exit
+        # close() removes it; this, when a run that raised lets go of its RunFiles
+        self._remove = weakref.finalize(self, shutil.rmtree, scratch, ignore_errors=True)
         self.local = scratch / "metrics.jsonl"
         self.tb_dir = self.local.parent / "tensorboard"
         self._tb: Any = None
@@ -214,6 +215,14 @@ class RunFiles:
             self._tb.flush()
             for path in self.tb_dir.iterdir():
                 self.store.write_bytes(f"tensorboard/{path.name}", path.read_bytes())
+
+    def close(self) -> None:
+        """Close the TensorBoard writer and remove the local scratch directory (once the
+        metrics are uploaded); idempotent."""
+        if self._tb:
+            self._tb.close()
+            self._tb = False
+        self._remove()
 
     def upload_model(self, local_dir: Path) -> None:
         upload_dir(local_dir, self.store, "model")

@@ -241,6 +241,13 @@ class SFTRecipe:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
+    def release(self) -> None:
+        """Remove this worker's local scratch (also after a failure; Ray may end a worker
+        process without running its exit handlers)."""
+        files = getattr(self, "files", None)
+        if files is not None:
+            files.close()
+
 
 class _Window:
     """Sums step stats between two log rows; one all-reduce turns them into global rates."""
@@ -322,11 +329,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         _quiet_ray_train_checkpoint_lines()
     config = SFTConfig.model_validate(loop_config["config"])
     recipe = SFTRecipe(config, PreparedData(**loop_config["prepared"]), loop_config.get("on_step"))
-    recipe.setup()
-    if not recipe.progress.done:
-        recipe.train()
-    recipe.export()
-    recipe.cleanup()
+    try:
+        recipe.setup()
+        if not recipe.progress.done:
+            recipe.train()
+        recipe.export()
+        recipe.cleanup()
+    finally:
+        recipe.release()
 
 
 FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -52,10 +53,14 @@ def sft_run(tmp_path_factory, ray_local):
             marker.write_text("killed")
             os.kill(os.getpid(), 9)  # SIGKILL: no cleanup, the process is just gone
 
+    scratch = Path(tempfile.gettempdir()).glob
+    before = set(scratch("swelego-metrics-*"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")  # reports cost ~0.3 s, not 2
         summary = run_sft(config, on_step=on_step)
-    return {"root": root, "summary": summary, "events": events, "marker": marker, "base": model}
+    left = set(scratch("swelego-metrics-*")) - before
+    return {"root": root, "summary": summary, "events": events, "marker": marker, "base": model,
+            "scratch_left": left}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -87,6 +92,8 @@ def test_all_stages_in_order_with_falling_loss(sft_run):
     assert report["masking"]["datasets"]  # the per-dataset, per-rule masking report
     assert report["masking"]["masked_turn_fraction"] > 0  # every 4th episode has an error turn
     assert (out / "metrics.png").stat().st_size > 10_000
+    # the workers removed their local scratch, all but the one killed with SIGKILL
+    assert len(sft_run["scratch_left"]) == 1, sft_run["scratch_left"]
 
 
 @pytest.mark.slow
